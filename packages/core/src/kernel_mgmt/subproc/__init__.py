@@ -1,0 +1,1 @@
+"""Launching kernels as local subprocesses."""

@@ -1,0 +1,3 @@
+"""The pyimport provider: ipykernel in this interpreter."""
+
+from ._version import __version__
