@@ -1,0 +1,249 @@
+"""Connection files, HMAC keys and port allocation for local kernels.
+
+A connection file is the JSON document a kernel reads at start-up to learn where to
+listen and how to sign messages. We write the same keys as jupyter_client
+(``transport, ip, shell_port, iopub_port, stdin_port, control_port, hb_port, key,
+signature_scheme, kernel_name``) so any kernel and any client understand it.
+
+Security: the file holds the HMAC key, so it is created with mode 0600 by ``os.open``
+itself (never ``chmod`` after: that leaves a window where it is world-readable) in a
+0700 runtime directory, written to a temporary name and renamed into place so that a
+kernel never reads a half-written file. Keys are 256 random bits from ``secrets``.
+
+Port allocation: jupyter_client binds port 0, reads the number the OS picked and
+closes the socket. Between that close and the kernel's own bind, anything else may
+take the port, and under many concurrent starts something does ("Address already in
+use", jupyter_client #487). Three measures make that race practically impossible:
+
+1. Ports are drawn at random from *outside* the OS ephemeral range
+   (``/proc/sys/net/ipv4/ip_local_port_range``) and above 10000 (where well-known
+   development services live). The kernel does nothing to claim them until it binds,
+   and the OS never hands an ephemeral port from that pool to an outgoing connection
+   or to another program's ``bind(0)``; jupyter_client draws *from* the ephemeral
+   range, so it cannot collide with us either.
+2. An in-process registry remembers every port handed out in the last
+   ``RESERVATION_SECONDS``; concurrent launches in this process never receive the
+   same port, even before any kernel has bound it.
+3. Each candidate passes a bind test (no ``SO_REUSEADDR``, so a port in use by any
+   listener, or lingering in TIME_WAIT, is rejected) before it is handed out.
+
+What remains is a second, unrelated program picking the same random port out of
+~27000 in the same few milliseconds, which the bind test plus randomness make rare.
+If the non-ephemeral pool is too small (an unusual sysctl), we fall back to
+OS-assigned ports, still deduplicated by the registry.
+
+Only loopback addresses are used unless the caller explicitly opts in
+(``allow_remote=True`` on the launcher): a kernel executes arbitrary code for anyone
+who can reach its ports and knows the key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
+PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+LOCALHOST = "127.0.0.1"
+#: How long a port handed out stays reserved in this process (the kernel should have
+#: bound it long before; afterwards the bind test sees it as taken anyway).
+RESERVATION_SECONDS = 600.0
+#: Lowest port we draw from: below this live well-known services (5432, 8080, 8888...).
+MIN_PORT = 10000
+#: Fewer candidate ports than this outside the ephemeral range → use OS-assigned ports.
+MIN_POOL = 2000
+
+_lock = threading.Lock()
+_reserved: dict[tuple[str, int], float] = {}  # (ip, port) -> expiry (time.monotonic)
+
+
+class ConnectionFileError(ValueError):
+    """A connection file is missing, unreadable or lacks required keys."""
+
+
+def new_key() -> str:
+    """Return a fresh 256-bit HMAC key as 64 hex characters."""
+    return secrets.token_hex(32)
+
+
+def is_loopback(ip: str) -> bool:
+    """True when *ip* only accepts connections from this host."""
+    if ip == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """Return the OS range for automatically assigned ports (inclusive)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 49152, 65535  # IANA dynamic range: macOS, Windows and BSD defaults
+
+
+def _port_pool() -> list[tuple[int, int]]:
+    """Inclusive ranges of ports outside the ephemeral range, above MIN_PORT."""
+    lo, hi = ephemeral_port_range()
+    ranges = [(MIN_PORT, lo - 1), (hi + 1, 65535)]
+    return [(a, b) for a, b in ranges if b >= a]
+
+
+def _bind_test(ip: str, port: int) -> int | None:
+    """Bind (ip, port) without SO_REUSEADDR and return the bound port, or None if taken."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    host = "127.0.0.1" if ip == "localhost" else ip
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return None
+        return s.getsockname()[1]
+
+
+def allocate_ports(ip: str = LOCALHOST, n: int = 5) -> list[int]:
+    """Return *n* distinct free TCP ports on *ip*, reserved against reuse in this process.
+
+    See the module docstring for why these do not collide under concurrent launches.
+    """
+    pool = _port_pool()
+    size = sum(b - a + 1 for a, b in pool)
+    ports: list[int] = []
+    with _lock:
+        now = time.monotonic()
+        for key in [k for k, expiry in _reserved.items() if expiry < now]:
+            del _reserved[key]
+        attempts = 0
+        while len(ports) < n:
+            attempts += 1
+            if attempts > 1000 * n:
+                raise OSError(f"could not find {n} free ports on {ip} after {attempts} tries")
+            if size >= MIN_POOL:
+                idx = secrets.randbelow(size)
+                for a, b in pool:
+                    if idx <= b - a:
+                        candidate = a + idx
+                        break
+                    idx -= b - a + 1
+            else:
+                candidate = 0  # let the OS pick; the registry still deduplicates
+            if (ip, candidate) in _reserved or candidate in ports:
+                continue
+            port = _bind_test(ip, candidate)
+            if port is None or (ip, port) in _reserved or port in ports:
+                continue
+            ports.append(port)
+        expiry = now + RESERVATION_SECONDS
+        for port in ports:
+            _reserved[(ip, port)] = expiry
+    return ports
+
+
+def release_ports(ports: list[int], ip: str = LOCALHOST) -> None:
+    """Forget reservations, e.g. after the kernel holding them has exited."""
+    with _lock:
+        for port in ports:
+            _reserved.pop((ip, port), None)
+
+
+def _runtime_dir() -> str:
+    # Imported lazily: paths is a sibling module and this keeps connection light.
+    from kernel_mgmt.paths import jupyter_runtime_dir
+
+    return jupyter_runtime_dir()
+
+
+def write_connection_file(path: str | None = None, **info: Any) -> tuple[str, dict[str, Any]]:
+    """Write a connection file (mode 0600) and return ``(path, connection_info)``.
+
+    Missing keys get defaults: tcp on 127.0.0.1, freshly allocated ports, a new key,
+    hmac-sha256. With *path* None the file is ``kernel-<uuid>.json`` in the Jupyter
+    runtime directory (created 0700 if needed). The write is atomic.
+    """
+    transport = info.setdefault("transport", "tcp")
+    ip = info.setdefault("ip", LOCALHOST)
+    missing = [name for name in PORT_NAMES if not info.get(name)]
+    if missing:
+        if transport == "tcp":
+            fresh = iter(allocate_ports(ip, len(missing)))
+        else:  # ipc: the "port" is only a suffix of the socket path
+            used = {info[name] for name in PORT_NAMES if info.get(name)}
+            fresh = iter(p for p in range(1, 100) if p not in used)
+        for name in missing:
+            info[name] = next(fresh)
+    if not info.get("key"):
+        info["key"] = new_key()
+    if isinstance(info["key"], bytes):
+        info["key"] = info["key"].decode("ascii")
+    info.setdefault("signature_scheme", "hmac-sha256")
+    info.setdefault("kernel_name", "")
+
+    if path is None:
+        runtime = _runtime_dir()
+        os.makedirs(runtime, mode=0o700, exist_ok=True)
+        path = os.path.join(runtime, f"kernel-{uuid.uuid4()}.json")
+    path = os.path.abspath(path)
+    data = json.dumps(info, indent=1).encode()
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}")
+    # Created 0600 atomically (O_EXCL: never through someone else's planted file or link).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path, info
+
+
+def read_connection_file(path: str) -> dict[str, Any]:
+    """Read a connection file into a dict (``key`` stays a str, as in the file)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+    except FileNotFoundError:
+        raise ConnectionFileError(f"connection file {path} does not exist") from None
+    except (OSError, ValueError) as e:
+        raise ConnectionFileError(f"cannot read connection file {path}: {e}") from None
+    if not isinstance(info, dict):
+        raise ConnectionFileError(f"connection file {path} is not a JSON object")
+    absent = [k for k in ("ip", *PORT_NAMES) if k not in info]
+    if absent:
+        raise ConnectionFileError(f"connection file {path} lacks {', '.join(absent)}")
+    info.setdefault("transport", "tcp")
+    info.setdefault("key", "")
+    info.setdefault("signature_scheme", "hmac-sha256")
+    return info
+
+
+def channel_url(info: dict[str, Any], channel: str) -> str:
+    """Return the ZeroMQ address of *channel* (one of CHANNELS) in *info*.
+
+    tcp → ``tcp://127.0.0.1:5555`` (IPv6 in brackets); ipc → ``ipc://<ip>-<port>``,
+    the same socket path jupyter_client and ipykernel derive.
+    """
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}; expected one of {', '.join(CHANNELS)}")
+    port = info[f"{channel}_port"]
+    ip = info["ip"]
+    transport = info.get("transport", "tcp")
+    if transport == "ipc":
+        return f"ipc://{ip}-{port}"
+    if ":" in ip:
+        ip = f"[{ip}]"
+    return f"{transport}://{ip}:{port}"

@@ -1,0 +1,320 @@
+"""The kernel.json format: schema, reading, validation, writing and installation.
+
+Shared by the spec and conda providers and by wrapper_kernel's installer. Reading is light
+(a hand check of the required keys and their types, no jsonschema import) because
+``kernel-mgmt list`` reads every kernel.json on the machine; :func:`validate_kernel_spec`
+runs the full JSON Schema check when a caller can afford it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from . import paths
+
+__all__ = [
+    "INTERRUPT_MODES",
+    "KERNEL_SPEC_SCHEMA",
+    "NAME_RE",
+    "InvalidKernelSpec",
+    "NoSuchKernelSpec",
+    "find_kernel_spec",
+    "find_kernel_specs",
+    "install_kernel_spec",
+    "is_valid_kernel_name",
+    "kernel_attributes",
+    "kernel_search_path",
+    "read_kernel_spec",
+    "remove_kernel_spec",
+    "user_kernel_dir",
+    "validate_kernel_spec",
+    "write_kernel_spec",
+]
+
+#: Kernel names: ASCII lower-case letters, digits and ``. _ -``. Folder names are lower-cased
+#: before matching, so ``Python3`` and ``python3`` are the same kernel (as in jupyter_client).
+NAME_RE = re.compile(r"^[a-z0-9._-]+$")
+NAME_RULE = (
+    "kernel names may only contain ASCII letters, digits and the separators '-', '.' and '_'"
+)
+INTERRUPT_MODES = ("signal", "message")
+KERNEL_FILE = "kernel.json"
+
+#: The kernel.json format as a JSON Schema (draft 2020-12). Unknown keys are allowed and kept.
+KERNEL_SPEC_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://kernel-mgmt.invalid/schemas/kernel.json",
+    "title": "Jupyter kernel specification (kernel.json)",
+    "type": "object",
+    "required": ["argv", "display_name", "language"],
+    "properties": {
+        "argv": {
+            "description": "Command line that starts the kernel; {connection_file} is replaced.",
+            "type": "array",
+            "items": {"type": "string"},
+            "minItems": 1,
+        },
+        "display_name": {"description": "Name shown to users.", "type": "string"},
+        "language": {"description": "The kernel's language, e.g. 'python'.", "type": "string"},
+        "interrupt_mode": {
+            "description": "How clients interrupt: a signal to the process or a control message.",
+            "enum": list(INTERRUPT_MODES),
+        },
+        "env": {
+            "description": "Environment variables added to the kernel's environment.",
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+        },
+        "metadata": {
+            "description": "Free-form, namespaced metadata.",
+            "type": "object",
+            "properties": {
+                "launch_parameter_schema": {
+                    "description": "JSON Schema for the launch_params of this kernel.",
+                    "type": "object",
+                }
+            },
+        },
+        "kernel_protocol_version": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
+
+class InvalidKernelSpec(ValueError):
+    """A kernel.json that cannot be read or does not follow the kernelspec format."""
+
+    def __init__(self, path: str | None, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        where = path or "kernel spec"
+        super().__init__(f"{where}: {problem}")
+
+
+class NoSuchKernelSpec(LookupError):
+    """No kernelspec folder of that name on the search path."""
+
+    def __init__(self, name: str, search_path: Iterable[str]) -> None:
+        self.name = name
+        self.search_path = list(search_path)
+        super().__init__(
+            f"no kernelspec named {name!r} in {os.pathsep.join(self.search_path) or '(empty path)'}"
+        )
+
+
+def is_valid_kernel_name(name: str) -> bool:
+    """Whether ``name`` (compared lower-cased) follows the kernel name rule."""
+    return bool(NAME_RE.match(name.lower()))
+
+
+def kernel_search_path() -> list[str]:
+    """Jupyter's kernelspec search path, highest priority first."""
+    return paths.jupyter_path("kernels")
+
+
+def user_kernel_dir() -> str:
+    """The per-user kernelspec directory (``<jupyter data dir>/kernels``)."""
+    return os.path.join(paths.jupyter_data_dir(), "kernels")
+
+
+def _check(spec: Any, path: str | None) -> dict[str, Any]:
+    """Hand-written check of the schema's required keys and types (no jsonschema import)."""
+    if not isinstance(spec, dict):
+        raise InvalidKernelSpec(path, f"expected a JSON object, got {type(spec).__name__}")
+    argv = spec.get("argv")
+    if argv is None:
+        raise InvalidKernelSpec(path, "missing required key 'argv'")
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise InvalidKernelSpec(path, "'argv' must be a non-empty list of strings")
+    for key in ("display_name", "language"):
+        if key not in spec:
+            raise InvalidKernelSpec(path, f"missing required key {key!r}")
+        if not isinstance(spec[key], str):
+            raise InvalidKernelSpec(path, f"{key!r} must be a string")
+    mode = spec.get("interrupt_mode", "signal")
+    if mode not in INTERRUPT_MODES:
+        raise InvalidKernelSpec(
+            path, f"'interrupt_mode' must be 'signal' or 'message', not {mode!r}"
+        )
+    env = spec.get("env", {})
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
+        raise InvalidKernelSpec(path, "'env' must be an object mapping names to strings")
+    metadata = spec.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise InvalidKernelSpec(path, "'metadata' must be an object")
+    if not isinstance(metadata.get("launch_parameter_schema", {}), dict):
+        raise InvalidKernelSpec(path, "'metadata.launch_parameter_schema' must be an object")
+    return spec
+
+
+def read_kernel_spec(resource_dir: str) -> dict[str, Any]:
+    """Read and check ``<resource_dir>/kernel.json``; unknown keys are kept.
+
+    :raises InvalidKernelSpec: unreadable file, bad JSON or a required key missing/mistyped;
+        the message names the file.
+    """
+    path = os.path.join(resource_dir, KERNEL_FILE)
+    try:
+        with open(path, "rb") as f:
+            spec = json.loads(f.read())
+    except OSError as e:
+        raise InvalidKernelSpec(path, f"cannot read: {e.strerror or e}") from e
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        raise InvalidKernelSpec(path, f"not valid JSON: {e}") from e
+    return _check(spec, path)
+
+
+def validate_kernel_spec(spec: Mapping[str, Any], path: str | None = None) -> None:
+    """Check ``spec`` against :data:`KERNEL_SPEC_SCHEMA` with jsonschema (full check).
+
+    :raises InvalidKernelSpec: naming ``path`` and the offending key.
+    """
+    import jsonschema  # deferred: ~85 ms to import, only needed for full validation
+
+    validator = jsonschema.Draft202012Validator(KERNEL_SPEC_SCHEMA)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(spec))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise InvalidKernelSpec(path, f"at {where}: {error.message}")
+
+
+def find_kernel_specs(
+    search_path: Iterable[str] | None = None,
+    skipped: list[tuple[str, str]] | None = None,
+) -> dict[str, str]:
+    """Map lower-cased kernel name → resource directory; the first directory on the path wins.
+
+    ``search_path`` defaults to :func:`kernel_search_path`. Folders whose name breaks
+    :data:`NAME_RE` are left out; pass a list as ``skipped`` to receive ``(path, reason)``
+    for each of them.
+    """
+    found: dict[str, str] = {}
+    for kernel_dir in kernel_search_path() if search_path is None else search_path:
+        try:
+            entries = sorted(os.scandir(kernel_dir), key=lambda e: e.name)
+        except OSError:
+            continue  # missing or unreadable directories on the path are normal
+        for entry in entries:
+            key = entry.name.lower()
+            if key in found:
+                continue
+            try:
+                if not entry.is_dir() or not os.path.isfile(os.path.join(entry.path, KERNEL_FILE)):
+                    continue
+            except OSError:
+                continue
+            if not NAME_RE.match(key):
+                if skipped is not None:
+                    skipped.append((entry.path, f"invalid kernelspec folder name: {NAME_RULE}"))
+                continue
+            found[key] = entry.path
+    return found
+
+
+def find_kernel_spec(name: str, search_path: Iterable[str] | None = None) -> str:
+    """Resource directory of kernel ``name`` (case-insensitive).
+
+    :raises NoSuchKernelSpec: when no folder of that name is on the path.
+    """
+    search = kernel_search_path() if search_path is None else list(search_path)
+    found = find_kernel_specs(search)
+    try:
+        return found[name.lower()]
+    except KeyError:
+        raise NoSuchKernelSpec(name, search) from None
+
+
+def kernel_attributes(spec: Mapping[str, Any], resource_dir: str) -> dict[str, Any]:
+    """The attributes a provider yields for a kernelspec: the spec plus filled-in defaults.
+
+    Adds ``resource_dir``, ``language_info: {"name": language}``, and defaults for
+    ``interrupt_mode`` ("signal"), ``env`` and ``metadata``; unknown keys are kept.
+    """
+    attrs = dict(spec)
+    attrs["resource_dir"] = resource_dir
+    attrs.setdefault("interrupt_mode", "signal")
+    attrs.setdefault("env", {})
+    attrs.setdefault("metadata", {})
+    if "language_info" not in attrs:
+        attrs["language_info"] = {"name": attrs.get("language", "")}
+    return attrs
+
+
+def write_kernel_spec(dest_dir: str, spec: Mapping[str, Any]) -> str:
+    """Write ``spec`` as ``<dest_dir>/kernel.json`` (creating the folder); returns ``dest_dir``.
+
+    :raises InvalidKernelSpec: when ``spec`` does not follow the format (nothing is written).
+    """
+    path = os.path.join(dest_dir, KERNEL_FILE)
+    _check(dict(spec), path)
+    os.makedirs(dest_dir, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(dict(spec), f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)  # atomic: a reader never sees half a kernel.json
+    return dest_dir
+
+
+def _destination(kernel_name: str, user: bool, prefix: str | None) -> str:
+    if user:
+        return os.path.join(user_kernel_dir(), kernel_name)
+    if prefix:
+        return os.path.join(os.path.abspath(prefix), "share", "jupyter", "kernels", kernel_name)
+    return os.path.join(paths.system_jupyter_path()[0], "kernels", kernel_name)
+
+
+def install_kernel_spec(
+    source_dir: str,
+    kernel_name: str | None = None,
+    user: bool = False,
+    prefix: str | None = None,
+    replace: bool | None = None,
+) -> str:
+    """Copy a kernelspec folder into a kernels directory; returns the installed path.
+
+    The destination is the user directory (``user=True``), ``<prefix>/share/jupyter/kernels``
+    or the first system directory. ``kernel_name`` defaults to the folder's name and is
+    lower-cased. An existing installation is replaced unless ``replace`` is ``False``
+    (then :class:`FileExistsError`). The source kernel.json is checked before anything is copied.
+    """
+    source_dir = os.fspath(source_dir).rstrip("/\\")
+    name = (kernel_name or os.path.basename(source_dir)).lower()
+    if not NAME_RE.match(name):
+        raise ValueError(f"invalid kernel name {name!r}: {NAME_RULE}")
+    if user and prefix:
+        raise ValueError("install_kernel_spec: give either user=True or prefix, not both")
+    read_kernel_spec(source_dir)
+    destination = _destination(name, user, prefix)
+    if os.path.lexists(destination):
+        if replace is False:
+            raise FileExistsError(
+                f"kernelspec {name!r} already installed at {destination}; pass replace=True"
+            )
+        if os.path.islink(destination) or not os.path.isdir(destination):
+            os.remove(destination)
+        else:
+            shutil.rmtree(destination)
+    os.makedirs(os.path.dirname(destination), exist_ok=True)
+    shutil.copytree(source_dir, destination)
+    return destination
+
+
+def remove_kernel_spec(name: str, search_path: Iterable[str] | None = None) -> str:
+    """Delete the kernelspec folder that ``name`` resolves to; returns its path.
+
+    :raises NoSuchKernelSpec: when no such kernelspec is on the search path.
+    """
+    spec_dir = find_kernel_spec(name, search_path)
+    if os.path.islink(spec_dir):
+        os.remove(spec_dir)
+    else:
+        shutil.rmtree(spec_dir)
+    return spec_dir
