@@ -137,6 +137,10 @@ def _json_default(obj: Any) -> Any:
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
 
 
+_decode = json.JSONDecoder().decode
+_FRAME_NAMES = ("header", "parent_header", "metadata", "content")
+
+
 def _dumps(obj: Any) -> bytes:
     return _encoder.encode(obj).encode("utf-8")
 
@@ -262,7 +266,7 @@ class Session:
         :raises SignatureError: a missing or wrong signature while a key is set.
         :raises ReplayedMessage: a signature already seen.
         """
-        raw = [_as_bytes(f) for f in frames]
+        raw = [f if type(f) is bytes else _as_bytes(f) for f in frames]
         try:
             split = raw.index(DELIM)
         except ValueError:
@@ -283,12 +287,12 @@ class Session:
                     raise ReplayedMessage("message signature was already seen (replayed message)")
                 self._remember(signature)
         decoded = []
-        for name, part in zip(("header", "parent_header", "metadata", "content"), parts):
+        for name, part in zip(_FRAME_NAMES, parts):
             try:
-                value = json.loads(part)
-            except (ValueError, UnicodeDecodeError) as e:
+                value = _decode(part.decode("utf-8"))
+            except ValueError as e:  # includes UnicodeDecodeError and JSONDecodeError
                 raise MalformedMessage(f"{name} frame is not valid JSON: {e}") from None
-            if not isinstance(value, dict):
+            if type(value) is not dict:
                 raise MalformedMessage(f"{name} frame is a JSON {type(value).__name__}, not object")
             decoded.append(value)
         header = decoded[0]
