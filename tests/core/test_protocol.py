@@ -184,7 +184,9 @@ def test_send_and_recv_over_real_sockets(ours: Session, theirs: JCSession) -> No
         got = ours.recv(router)
         assert got is not None and got.msg_id == sent["header"]["msg_id"]
         assert len(got.idents) == 1
-        reply = ours.send(router, "kernel_info_reply", {"status": "ok"}, parent=got, idents=got.idents)
+        reply = ours.send(
+            router, "kernel_info_reply", {"status": "ok"}, parent=got, idents=got.idents
+        )
         assert dealer.poll(5000)
         _, back = theirs.recv(dealer)
         assert back["parent_header"]["msg_id"] == sent["header"]["msg_id"]

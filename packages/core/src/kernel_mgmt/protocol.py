@@ -19,7 +19,7 @@ import os
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 __all__ = [
@@ -68,7 +68,7 @@ def new_id() -> str:
 
 def utcnow_iso() -> str:
     """The current time in ISO-8601 with an explicit UTC ``Z``, as headers carry it."""
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 class Message(dict):
@@ -120,7 +120,7 @@ def _json_default(obj: Any) -> Any:
     """Encode the few non-JSON types kernels commonly put into content."""
     if isinstance(obj, datetime):
         if obj.tzinfo is None:
-            obj = obj.replace(tzinfo=timezone.utc)
+            obj = obj.replace(tzinfo=UTC)
         return obj.isoformat().replace("+00:00", "Z")
     if isinstance(obj, date):
         return obj.isoformat()
@@ -287,7 +287,7 @@ class Session:
                     raise ReplayedMessage("message signature was already seen (replayed message)")
                 self._remember(signature)
         decoded = []
-        for name, part in zip(_FRAME_NAMES, parts):
+        for name, part in zip(_FRAME_NAMES, parts, strict=True):
             try:
                 value = _decode(part.decode("utf-8"))
             except ValueError as e:  # includes UnicodeDecodeError and JSONDecodeError
