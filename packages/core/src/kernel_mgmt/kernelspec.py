@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from . import paths
@@ -27,6 +26,7 @@ __all__ = [
     "find_kernel_specs",
     "install_kernel_spec",
     "is_valid_kernel_name",
+    "iter_kernel_specs",
     "kernel_attributes",
     "kernel_search_path",
     "read_kernel_spec",
@@ -154,6 +154,31 @@ def _check(spec: Any, path: str | None) -> dict[str, Any]:
     return spec
 
 
+def _read_bytes(path: str) -> bytes:
+    # os.open/os.read: three syscalls, no buffered file object; listing reads hundreds.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if len(chunk) < 65536:
+                break
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _parse(data: bytes, path: str) -> dict[str, Any]:
+    try:
+        spec = json.loads(data)
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        raise InvalidKernelSpec(path, f"not valid JSON: {e}") from e
+    return _check(spec, path)
+
+
 def read_kernel_spec(resource_dir: str) -> dict[str, Any]:
     """Read and check ``<resource_dir>/kernel.json``; unknown keys are kept.
 
@@ -162,13 +187,54 @@ def read_kernel_spec(resource_dir: str) -> dict[str, Any]:
     """
     path = os.path.join(resource_dir, KERNEL_FILE)
     try:
-        with open(path, "rb") as f:
-            spec = json.loads(f.read())
+        data = _read_bytes(path)
     except OSError as e:
         raise InvalidKernelSpec(path, f"cannot read: {e.strerror or e}") from e
-    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
-        raise InvalidKernelSpec(path, f"not valid JSON: {e}") from e
-    return _check(spec, path)
+    return _parse(data, path)
+
+
+def iter_kernel_specs(
+    search_path: Iterable[str] | None = None,
+    skipped: list[tuple[str, str]] | None = None,
+) -> Iterator[tuple[str, str, dict[str, Any] | InvalidKernelSpec]]:
+    """Yield ``(name, resource_dir, spec or InvalidKernelSpec)`` for each kernel on the path.
+
+    One pass that lists each kernels folder and reads each kernel.json once (the fast path
+    of the spec provider). Same rules as :func:`find_kernel_specs`: lower-cased names, the
+    first folder of a name wins even when its kernel.json turns out broken (as in
+    jupyter_client), folders with invalid names are reported in ``skipped``.
+    """
+    seen: set[str] = set()
+    for kernel_dir in kernel_search_path() if search_path is None else search_path:
+        try:
+            entries = sorted(os.scandir(kernel_dir), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            key = entry.name.lower()
+            if key in seen:
+                continue
+            path = os.path.join(entry.path, KERNEL_FILE)
+            try:
+                if not entry.is_dir():
+                    continue
+                data = _read_bytes(path)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # not a kernelspec folder
+            except OSError as e:
+                data = e
+            if not NAME_RE.match(key):
+                if skipped is not None:
+                    skipped.append((entry.path, f"invalid kernelspec folder name: {NAME_RULE}"))
+                continue
+            seen.add(key)
+            if isinstance(data, OSError):
+                yield key, entry.path, InvalidKernelSpec(path, f"cannot read: {data.strerror}")
+                continue
+            try:
+                yield key, entry.path, _parse(data, path)
+            except InvalidKernelSpec as e:
+                yield key, entry.path, e
 
 
 def validate_kernel_spec(spec: Mapping[str, Any], path: str | None = None) -> None:
@@ -293,6 +359,8 @@ def install_kernel_spec(
         raise ValueError("install_kernel_spec: give either user=True or prefix, not both")
     read_kernel_spec(source_dir)
     destination = _destination(name, user, prefix)
+    import shutil  # deferred: listing never installs
+
     if os.path.lexists(destination):
         if replace is False:
             raise FileExistsError(
@@ -312,6 +380,8 @@ def remove_kernel_spec(name: str, search_path: Iterable[str] | None = None) -> s
 
     :raises NoSuchKernelSpec: when no such kernelspec is on the search path.
     """
+    import shutil
+
     spec_dir = find_kernel_spec(name, search_path)
     if os.path.islink(spec_dir):
         os.remove(spec_dir)

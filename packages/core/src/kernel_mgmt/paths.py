@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import site
 import sys
-import tempfile
-from pathlib import Path
 
 __all__ = [
     "APPNAME",
@@ -66,24 +64,23 @@ def _platformdirs():  # type: ignore[no-untyped-def]
     return platformdirs
 
 
+# pathlib and tempfile are avoided here: this module is on `kernel-mgmt list`'s hot path.
+
+
 def _home_dir() -> str:
-    # resolve() so that /home -> /usr/home symlinks (FreeBSD) give stable paths, as jupyter_core.
-    return str(Path("~").expanduser().resolve())
+    # realpath so that /home -> /usr/home symlinks (FreeBSD) give stable paths, as jupyter_core.
+    return os.path.realpath(os.path.expanduser("~"))
 
 
 def _do_i_own(path: str) -> bool:
     """Whether the current user owns ``path`` (or its first existing parent)."""
-    p = Path(path).resolve()
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    try:
-        return p.owner() == os.getlogin()
-    except Exception:
-        pass
+    p = os.path.realpath(path)
+    while not os.path.exists(p) and os.path.dirname(p) != p:
+        p = os.path.dirname(p)
     if hasattr(os, "geteuid"):
         try:
-            return p.stat().st_uid == os.geteuid()
-        except (NotImplementedError, OSError):
+            return os.stat(p).st_uid == os.geteuid()
+        except OSError:
             pass
     return os.access(p, os.W_OK)
 
@@ -113,6 +110,8 @@ def _mkdtemp_once(name: str) -> str:
     try:
         return _dtemps[name]
     except KeyError:
+        import tempfile
+
         d = _dtemps[name] = tempfile.mkdtemp(prefix=name + "-")
         return d
 
@@ -141,11 +140,11 @@ def jupyter_data_dir() -> str:
         return _platformdirs().user_data_dir(APPNAME, appauthor=False)
     home = _home_dir()
     if sys.platform == "darwin":
-        return str(Path(home, "Library", "Jupyter"))
+        return pjoin(home, "Library", "Jupyter")
     if sys.platform == "win32":
         appdata = env.get("APPDATA")
         if appdata:
-            return str(Path(appdata, "jupyter").resolve())
+            return os.path.realpath(pjoin(appdata, "jupyter"))
         return pjoin(jupyter_config_dir(), "data")
     xdg = env.get("XDG_DATA_HOME") or pjoin(home, ".local", "share")
     return pjoin(xdg, "jupyter")
@@ -170,7 +169,7 @@ def system_jupyter_path() -> list[str]:
     """System-wide data directories (``/usr/local/share/jupyter``, ``/usr/share/jupyter``)."""
     if use_platform_dirs():
         if os.name == "nt" and not envset("JUPYTER_USE_PROGRAMDATA"):
-            return [str(Path(sys.prefix, "share", "jupyter"))]
+            return [pjoin(sys.prefix, "share", "jupyter")]
         return (
             _platformdirs()
             .site_data_dir(APPNAME, appauthor=False, multipath=True)
@@ -180,12 +179,12 @@ def system_jupyter_path() -> list[str]:
         programdata = _win_programdata()
         if programdata:
             return [pjoin(programdata, "jupyter")]
-        return [str(Path(sys.prefix, "share", "jupyter"))]
+        return [pjoin(sys.prefix, "share", "jupyter")]
     return ["/usr/local/share/jupyter", "/usr/share/jupyter"]
 
 
 def _system_config_path() -> list[str]:
-    env_config = [str(Path(sys.prefix, "etc", "jupyter"))]
+    env_config = [pjoin(sys.prefix, "etc", "jupyter")]
     if use_platform_dirs():
         if os.name == "nt" and not envset("JUPYTER_USE_PROGRAMDATA"):
             return env_config
@@ -196,14 +195,14 @@ def _system_config_path() -> list[str]:
         )
     if os.name == "nt":
         programdata = _win_programdata()
-        return [str(Path(programdata, "jupyter"))] if programdata else env_config
+        return [pjoin(programdata, "jupyter")] if programdata else env_config
     return ["/usr/local/etc/jupyter", "/etc/jupyter"]
 
 
 #: ``<sys.prefix>/share/jupyter``: the environment-level data directory.
-ENV_JUPYTER_PATH: list[str] = [str(Path(sys.prefix, "share", "jupyter"))]
+ENV_JUPYTER_PATH: list[str] = [pjoin(sys.prefix, "share", "jupyter")]
 #: ``<sys.prefix>/etc/jupyter``: the environment-level config directory.
-ENV_CONFIG_PATH: list[str] = [str(Path(sys.prefix, "etc", "jupyter"))]
+ENV_CONFIG_PATH: list[str] = [pjoin(sys.prefix, "etc", "jupyter")]
 #: System data directories as computed at import time (jupyter_core's constant).
 SYSTEM_JUPYTER_PATH: list[str] = system_jupyter_path()
 #: System config directories as computed at import time (jupyter_core's constant).
@@ -214,7 +213,7 @@ def _user_site_dir(*parts: str) -> str | None:
     if not site.ENABLE_USER_SITE:
         return None
     userbase = site.getuserbase() if hasattr(site, "getuserbase") else site.USER_BASE
-    return str(Path(userbase, *parts)) if userbase else None
+    return pjoin(userbase, *parts) if userbase else None
 
 
 def _ordered(user: list[str], env_paths: list[str], system: list[str]) -> list[str]:
@@ -241,7 +240,7 @@ def jupyter_path(*subdirs: str) -> list[str]:
         user.append(userdir)
 
     system = system_jupyter_path()
-    env_paths = [str(Path(sys.prefix, "share", "jupyter"))]
+    env_paths = [pjoin(sys.prefix, "share", "jupyter")]
     paths.extend(_ordered(user, env_paths, system))
     for path in system:
         if path not in paths:
@@ -263,7 +262,7 @@ def jupyter_config_path() -> list[str]:
     if userdir and userdir not in user:
         user.append(userdir)
     system = _system_config_path()
-    env_paths = [str(Path(sys.prefix, "etc", "jupyter"))]
+    env_paths = [pjoin(sys.prefix, "etc", "jupyter")]
     paths.extend(_ordered(user, env_paths, system))
     for path in system:
         if path not in paths:

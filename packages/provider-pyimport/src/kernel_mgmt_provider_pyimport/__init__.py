@@ -1,3 +1,100 @@
-"""The pyimport provider: ipykernel in this interpreter."""
+"""The pyimport provider: ipykernel in the Python running the application (``pyimport/kernel``).
+
+Detection uses ``importlib.util.find_spec`` and never imports ipykernel (it pulls in IPython,
+hundreds of modules), so listing stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from kernel_mgmt.discovery import KernelProviderBase
+from kernel_mgmt.hookspecs import hookimpl
 
 from ._version import __version__
+
+__all__ = ["IPykernelProvider", "__version__", "find_kernels", "kernel_argv", "launch"]
+
+KERNEL_NAME = "kernel"
+
+
+def kernel_argv() -> list[str]:
+    """The command that starts ipykernel in this interpreter."""
+    return [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def _ipykernel_resources() -> str | None:
+    spec = importlib.util.find_spec("ipykernel")
+    if spec is None:
+        return None
+    locations = list(spec.submodule_search_locations or ())
+    for location in locations:
+        resources = os.path.join(location, "resources")
+        if os.path.isdir(resources):
+            return resources
+    return locations[0] if locations else ""
+
+
+class IPykernelProvider(KernelProviderBase):
+    """Offers ``kernel`` when ipykernel is importable here (seed-compatible class)."""
+
+    id = "pyimport"
+
+    def find_kernels(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield the one kernel type, or nothing when ipykernel is not installed."""
+        resource_dir = _ipykernel_resources()
+        if resource_dir is None:
+            return
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        yield (
+            KERNEL_NAME,
+            {
+                "display_name": f"Python {version} (ipykernel, this environment)",
+                "language": "python",
+                "language_info": {"name": "python", "version": sys.version.split()[0]},
+                "argv": kernel_argv(),
+                "resource_dir": resource_dir,
+                "interrupt_mode": "signal",
+                "env": {},
+                "metadata": {"python": {"executable": sys.executable, "prefix": sys.prefix}},
+            },
+        )
+
+    async def launch(
+        self, name: str, cwd: str | None = None, launch_params: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], Any]:
+        """Start ipykernel in this interpreter with the subprocess launcher."""
+        if name != KERNEL_NAME:
+            raise ValueError(f"pyimport offers only {KERNEL_NAME!r}, not {name!r}")
+        from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
+
+        launcher = SubprocessKernelLauncher(
+            kernel_cmd=kernel_argv(),
+            cwd=cwd,
+            launch_params=launch_params,
+            kernel_name="python3",
+            resource_dir=_ipykernel_resources() or None,
+            interrupt_mode="signal",
+        )
+        return await launcher.launch()
+
+
+_default = IPykernelProvider()
+
+
+@hookimpl
+def find_kernels() -> Iterator[tuple[str, dict[str, Any]]]:
+    """``pyimport/kernel`` when ipykernel is importable by this interpreter."""
+    return _default.find_kernels()
+
+
+@hookimpl
+async def launch(
+    name: str, cwd: str | None, launch_params: dict[str, Any] | None
+) -> tuple[dict[str, Any], Any]:
+    """Launch ipykernel as ``sys.executable -m ipykernel_launcher -f {connection_file}``."""
+    return await _default.launch(name, cwd, launch_params)

@@ -1,0 +1,210 @@
+"""Conda discovery over 50 environments, beside the spec provider on 50 kernelspecs.
+
+Everything lives in a private temporary world: a conda root with N environments in
+``<root>/envs`` (each with ``conda-meta/history``, a few package records and a ``python3``
+kernelspec), an ``environments.txt`` listing them as conda writes it, a ``.condarc``; and a
+folder of N kernelspecs for the spec provider. HOME, CONDA_* and the cache dir point there.
+File times are set 10 s into the past, as for environments that exist before the listing
+(a result read right after a change is trusted for one second only: see ``_cache.py``).
+
+Measured, interleaved round by round so machine noise hits all sides alike:
+
+- conda cold: no cache at all (memory cleared, disk cache deleted): the full scan, plus
+  writing the disk cache. Targets: ≤ 30 ms, and ≤ 2x the spec provider.
+- conda disk: a new process' first call (memory cleared, disk cache kept).
+- conda warm: memory cache, revalidated by stat-ing what the scan read. Target ≤ 5 ms.
+- spec provider: ``find_kernels()`` on the N kernelspecs (it has no cache).
+- jupyter_client ``KernelSpecManager().get_all_specs()`` on the same N kernelspecs (reference).
+
+Run: ``.venv/bin/python benchmarks/bench_conda.py [--rounds N] [--envs N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+CONDA_VARS = (
+    "CONDA_EXE",
+    "CONDA_PYTHON_EXE",
+    "CONDA_PREFIX",
+    "CONDA_SHLVL",
+    "CONDA_ENVS_PATH",
+    "CONDA_ENVS_DIRS",
+    "CONDARC",
+    "MAMBA_EXE",
+    "XDG_CONFIG_HOME",
+)
+
+
+def spec(name: str) -> dict[str, object]:
+    return {
+        "argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"Python 3 ({name})",
+        "language": "python",
+        "metadata": {"debugger": True},
+    }
+
+
+def build(top: str, n: int) -> tuple[str, str]:
+    """Make the conda world and the kernelspec folder; return (root, kernels_dir)."""
+    root = os.path.join(top, "miniconda3")
+    home = os.path.join(top, "home")
+    prefixes = [root] + [os.path.join(root, "envs", f"env{i:03d}") for i in range(n)]
+    for prefix in prefixes:
+        meta = os.path.join(prefix, "conda-meta")
+        os.makedirs(meta)
+        with open(os.path.join(meta, "history"), "w") as f:
+            f.write("==> 2024-01-01 00:00:00 <==\n")
+        pkgs = ["python-3.11.7-h0_0", "ipykernel-6.29.5-pyh0_0", "numpy-1.26.4-py311_0"]
+        for pkg in pkgs if prefix != root else pkgs[:1]:  # base: no kernels
+            with open(os.path.join(meta, pkg + ".json"), "w") as f:
+                json.dump({"name": pkg.rsplit("-", 2)[0]}, f)
+    for prefix in prefixes[1:]:
+        kdir = os.path.join(prefix, "share", "jupyter", "kernels", "python3")
+        os.makedirs(kdir)
+        with open(os.path.join(kdir, "kernel.json"), "w") as f:
+            json.dump(spec(os.path.basename(prefix)), f)
+    os.makedirs(os.path.join(home, ".conda"))
+    with open(os.path.join(home, ".conda", "environments.txt"), "w") as f:
+        f.writelines(p + "\n" for p in prefixes)
+    with open(os.path.join(home, ".condarc"), "w") as f:
+        f.write("channels:\n  - conda-forge\nenvs_dirs:\n  - ~/.conda/envs\n")
+    kernels = os.path.join(top, "jupyter", "kernels")
+    for i in range(n):
+        kdir = os.path.join(kernels, f"spec{i:03d}")
+        os.makedirs(kdir)
+        with open(os.path.join(kdir, "kernel.json"), "w") as f:
+            json.dump(spec(f"spec{i:03d}"), f)
+    past = time.time() - 10
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            os.utime(os.path.join(dirpath, name), (past, past))
+    return root, kernels
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=200, help="interleaved rounds (200)")
+    parser.add_argument("--envs", type=int, default=50, help="environments / kernelspecs (50)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-conda-") as top:
+        root, kernels_dir = build(top, args.envs)
+        for var in CONDA_VARS:
+            os.environ.pop(var, None)
+        cache = os.path.join(top, "cache")
+        os.environ.update(
+            HOME=os.path.join(top, "home"),
+            MAMBA_ROOT_PREFIX=root,
+            KERNEL_MGMT_CONDA_CACHE_DIR=cache,
+            JUPYTER_PATH=os.path.join(top, "jupyter"),
+            JUPYTER_DATA_DIR=os.path.join(top, "data"),
+            JUPYTER_CONFIG_DIR=os.path.join(top, "config"),
+            IPYTHONDIR=os.path.join(top, "ipython"),
+        )
+        os.makedirs(os.path.join(top, "etc-conda"))
+
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        import kernel_mgmt_provider_conda as conda
+        from kernel_mgmt_provider_conda import _condarc, _discover
+        from kernel_mgmt_provider_spec import KernelSpecProvider
+
+        _condarc.SYSTEM_DIRS = (os.path.join(top, "etc-conda"),)  # not the machine's /etc
+        conda.load_config({"conda": {}})
+        spec_provider = KernelSpecProvider([kernels_dir])
+
+        def conda_cold() -> object:
+            _discover.clear_memory()
+            shutil.rmtree(cache, ignore_errors=True)
+            return list(conda.find_kernels())
+
+        def conda_disk() -> object:
+            _discover.clear_memory()
+            return list(conda.find_kernels())
+
+        def conda_warm() -> object:
+            return list(conda.find_kernels())
+
+        found = conda_cold()
+        assert len(found) == args.envs, f"conda found {len(found)} kernels, not {args.envs}"
+        assert len(list(spec_provider.find_kernels())) == args.envs
+        assert len(KernelSpecManager().get_all_specs()) >= args.envs
+
+        cases: dict[str, Callable[[], object]] = {
+            "conda cold": conda_cold,
+            "conda disk": conda_disk,
+            "conda warm": conda_warm,
+            "spec provider": lambda: list(spec_provider.find_kernels()),
+            "KernelSpecManager": lambda: KernelSpecManager().get_all_specs(),
+        }
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for fn in cases.values():  # warm-up: page cache, imports
+            fn()
+        for _ in range(args.rounds):
+            for name, fn in cases.items():
+                if name == "conda warm":
+                    conda_disk()  # warm = right after a previous call in this process
+                times[name].append(timed(fn))
+
+    med = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    p99 = {k: pct(v, 0.99) * 1000 for k, v in times.items()}
+    rows: list[tuple[str, str | None, float | None, float | None]] = [
+        # (ours, peer, ratio target, absolute target ms)
+        ("conda cold", "spec provider", 2.0, 30.0),
+        ("conda cold", "KernelSpecManager", None, None),
+        ("conda disk", "spec provider", None, None),
+        ("conda warm", "spec provider", None, 5.0),
+    ]
+    print(
+        f"\nconda discovery: {args.envs} envs (each with a kernelspec) vs {args.envs} "
+        f"kernelspecs, {args.rounds} interleaved rounds, Python {sys.version.split()[0]}\n"
+    )
+    header = (
+        f"{'ours':<12}{'median ms':>10}{'p99 ms':>9}  {'peer':<18}{'median ms':>10}"
+        f"{'p99 ms':>9}{'ratio':>8}{'target':>22}  ok"
+    )
+    print(header)
+    print("-" * len(header))
+    ok = True
+    for ours, peer, ratio_target, abs_target in rows:
+        ratio = med[ours] / med[peer] if peer else float("nan")
+        goals = []
+        passed = True
+        if ratio_target is not None:
+            goals.append(f"<= {ratio_target:g}x")
+            passed &= ratio <= ratio_target
+        if abs_target is not None:
+            goals.append(f"<= {abs_target:g} ms")
+            passed &= med[ours] <= abs_target
+        goal = ", ".join(goals) or "-"
+        mark = ("yes" if passed else "NO") if goals else ""
+        ok &= passed
+        print(
+            f"{ours:<12}{med[ours]:>10.2f}{p99[ours]:>9.2f}  {peer or '':<18}"
+            f"{med[peer]:>10.2f}{p99[peer]:>9.2f}{ratio:>7.2f}x{goal:>22}  {mark}"
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Kernel discovery with 500 kernelspecs: kernel_mgmt against jupyter_client, side by side.
+
+Three comparisons, measured in one run and interleaved round by round so that machine noise
+hits both sides alike (the 500 specs live in a private JUPYTER_PATH; JUPYTER_DATA_DIR,
+JUPYTER_CONFIG_DIR and IPYTHONDIR point at empty private folders):
+
+1. CLI: ``kernel-mgmt list`` (``KERNEL_MGMT_PROVIDERS=spec``) vs ``jupyter kernelspec list``;
+   target ≤ 0.35x.
+2. In-process: ``list(finder.find_kernels())`` on a ``KernelFinder`` holding the spec provider
+   vs ``KernelSpecManager().get_all_specs()``; target ≤ 0.3x.
+3. Import: ``python -c "import kernel_mgmt"`` vs ``python -c "import jupyter_client"``;
+   target ≤ 0.5x.
+
+Run: ``.venv/bin/python benchmarks/bench_discovery.py [--rounds N] [--specs N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+BIN = os.path.dirname(sys.executable)
+
+
+def make_specs(root: str, n: int) -> None:
+    kernels = os.path.join(root, "path", "kernels")
+    for i in range(n):
+        d = os.path.join(kernels, f"bench-{i:04d}")
+        os.makedirs(d)
+        spec = {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": f"Bench kernel {i}",
+            "language": "python",
+            "metadata": {"debugger": True},
+        }
+        with open(os.path.join(d, "kernel.json"), "w") as f:
+            json.dump(spec, f)
+
+
+def isolated_env(root: str) -> dict[str, str]:
+    env = dict(os.environ)
+    for key in ("JUPYTER_PREFER_ENV_PATH", "JUPYTER_PLATFORM_DIRS", "KERNEL_MGMT_CONFIG"):
+        env.pop(key, None)
+    env.update(
+        JUPYTER_PATH=os.path.join(root, "path"),
+        JUPYTER_DATA_DIR=os.path.join(root, "data"),
+        JUPYTER_CONFIG_DIR=os.path.join(root, "config"),
+        IPYTHONDIR=os.path.join(root, "ipython"),
+        KERNEL_MGMT_PROVIDERS="spec",
+    )
+    return env
+
+
+def time_cmd(cmd: list[str], env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def time_call(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=25, help="interleaved rounds (default 25)")
+    parser.add_argument("--specs", type=int, default=500, help="kernelspecs (default 500)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-discovery-") as root:
+        make_specs(root, args.specs)
+        env = isolated_env(root)
+        py = sys.executable
+        km_cmd = [os.path.join(BIN, "kernel-mgmt"), "list"]
+        jup_cmd = [os.path.join(BIN, "jupyter"), "kernelspec", "list"]
+
+        # Sanity: both CLIs see the same kernels before anything is timed.
+        out = subprocess.run([*km_cmd, "--json"], env=env, capture_output=True, check=True)
+        km_names = {k.split("/", 1)[1] for k in json.loads(out.stdout)["kernels"]}
+        out = subprocess.run([*jup_cmd, "--json"], env=env, capture_output=True, check=True)
+        jup_names = set(json.loads(out.stdout)["kernelspecs"])
+        missing = jup_names - km_names
+        if missing:
+            print(f"warning: kernel-mgmt misses {sorted(missing)[:5]}", file=sys.stderr)
+
+        # In-process: the environment must be set in this process too.
+        os.environ.update({k: env[k] for k in ("JUPYTER_PATH", "JUPYTER_DATA_DIR")})
+        os.environ.update(
+            JUPYTER_CONFIG_DIR=env["JUPYTER_CONFIG_DIR"], IPYTHONDIR=env["IPYTHONDIR"]
+        )
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        from kernel_mgmt.discovery import KernelFinder
+        from kernel_mgmt_provider_spec import KernelSpecProvider
+
+        finder = KernelFinder([KernelSpecProvider()])
+        assert len(list(finder.find_kernels())) >= args.specs
+        assert len(KernelSpecManager().get_all_specs()) >= args.specs
+        ksm = KernelSpecManager()
+
+        cases: dict[str, Callable[[], float]] = {
+            "kernel-mgmt list": lambda: time_cmd(km_cmd, env),
+            "jupyter kernelspec list": lambda: time_cmd(jup_cmd, env),
+            "finder.find_kernels()": lambda: time_call(lambda: list(finder.find_kernels())),
+            "KernelSpecManager().get_all_specs()": lambda: time_call(
+                lambda: KernelSpecManager().get_all_specs()
+            ),
+            "ksm.get_all_specs() (reused)": lambda: time_call(ksm.get_all_specs),
+            "import kernel_mgmt": lambda: time_cmd([py, "-c", "import kernel_mgmt"], env),
+            "import jupyter_client": lambda: time_cmd([py, "-c", "import jupyter_client"], env),
+        }
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for fn in cases.values():  # warm-up: page cache, .pyc files
+            fn()
+        for _ in range(args.rounds):
+            for name, fn in cases.items():
+                times[name].append(fn())
+
+    med = {name: statistics.median(v) * 1000 for name, v in times.items()}
+    p90 = {name: pct(v, 0.9) * 1000 for name, v in times.items()}
+    rows = [
+        ("kernel-mgmt list", "jupyter kernelspec list", 0.35),
+        ("finder.find_kernels()", "KernelSpecManager().get_all_specs()", 0.30),
+        ("finder.find_kernels()", "ksm.get_all_specs() (reused)", None),
+        ("import kernel_mgmt", "import jupyter_client", 0.50),
+    ]
+    print(
+        f"\nkernel discovery, {args.specs} kernelspecs, {args.rounds} interleaved rounds, "
+        f"Python {sys.version.split()[0]}; CLI runs with KERNEL_MGMT_PROVIDERS=spec\n"
+    )
+    header = f"{'ours':<24}{'ms (p90)':>16}  {'peer':<38}{'ms (p90)':>16}{'ratio':>8}{'target':>9}"
+    print(header)
+    print("-" * len(header))
+    ok = True
+    for ours, peer, target in rows:
+        ratio = med[ours] / med[peer]
+        verdict = ""
+        if target is not None:
+            verdict = f"≤{target:.2f} {'✓' if ratio <= target else '✗'}"
+            ok = ok and ratio <= target
+        print(
+            f"{ours:<24}{med[ours]:>8.1f} ({p90[ours]:>5.1f}){'':2}{peer:<38}"
+            f"{med[peer]:>8.1f} ({p90[peer]:>5.1f}){ratio:>8.2f}{verdict:>9}"
+        )
+    print("\nmedians; ratio = ours / peer. Targets from BENCHMARKS.md.")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""``kernel-mgmt``: list kernel types and providers, run a kernel.
+
+``kernel-mgmt list`` is a hot path (editors call it on start-up): it imports argparse, the
+finder and the installed providers only — no jsonschema, no zmq, no asyncio. The ``run``
+subcommand's module is imported only when ``run`` is asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._version import __version__
+
+PROG = "kernel-mgmt"
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    """Left-aligned columns, two spaces apart; the last column is not padded."""
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = []
+    for row in [headers, ["-" * w for w in widths], *rows]:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths[:-1], strict=True)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def _finder() -> Any:
+    from .discovery import KernelFinder
+
+    return KernelFinder.from_entrypoints()
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print every kernel type from every provider."""
+    finder = _finder()
+    kernels = list(finder.find_kernels())
+    if args.json:
+        import json
+
+        payload = {
+            "kernels": {type_id: attrs for type_id, attrs in kernels},
+            "problems": [str(p) for p in finder.problems],
+        }
+        print(json.dumps(payload, indent=2, default=str))
+        return 0
+    if not kernels:
+        print("No kernel types found.", file=sys.stderr)
+        return 0
+    rows = [
+        [
+            type_id,
+            str(attrs.get("display_name", "")),
+            str(attrs.get("language", "")),
+            type_id.partition("/")[0],
+        ]
+        for type_id, attrs in kernels
+    ]
+    print(_table(rows, ["TYPE ID", "DISPLAY NAME", "LANGUAGE", "PROVIDER"]))
+    return 0
+
+
+def cmd_providers(args: argparse.Namespace) -> int:
+    """Print every installed provider with its distribution, version and status."""
+    finder = _finder()
+    # Run discovery once so that providers failing in find_kernels show as failed.
+    for _ in finder.find_kernels():
+        pass
+    infos = finder.providers
+    if args.json:
+        import json
+
+        print(json.dumps([i.to_dict() for i in infos], indent=2))
+        return 0
+    if not infos:
+        print("No providers installed.", file=sys.stderr)
+        return 0
+    rows = []
+    for info in infos:
+        reason = info.reason or "; ".join(info.problems)
+        rows.append(
+            [
+                info.id,
+                info.distribution or "-",
+                info.version or "-",
+                info.status,
+                "-" if info.kernels is None else str(info.kernels),
+                reason,
+            ]
+        )
+    print(_table(rows, ["ID", "DISTRIBUTION", "VERSION", "STATUS", "KERNELS", "REASON"]))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Delegate to :mod:`kernel_mgmt.runner`."""
+    from . import runner
+
+    return int(runner.run(args) or 0)
+
+
+def _wants_run(argv: Sequence[str]) -> bool:
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first == "run"
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The ``kernel-mgmt`` argument parser; ``run``'s options load only when ``run`` is used."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Find, list and run Jupyter kernels from every installed provider.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p_list = sub.add_parser(
+        "list",
+        help="list kernel types from every provider",
+        description="List kernel types (type id, display name, language, provider).",
+    )
+    p_list.add_argument("--json", action="store_true", help="print JSON for machines")
+    p_list.set_defaults(func=cmd_list)
+
+    p_prov = sub.add_parser(
+        "providers",
+        help="list installed providers and their status",
+        description="List installed providers: id, distribution, version, status (ok/failed/"
+        "disabled) and the reason.",
+    )
+    p_prov.add_argument("--json", action="store_true", help="print JSON for machines")
+    p_prov.set_defaults(func=cmd_providers)
+
+    p_run = sub.add_parser(
+        "run",
+        help="start a kernel by type id and talk to it",
+        description="Start a kernel by type id (e.g. spec/python3) and run code in it.",
+    )
+    p_run.set_defaults(func=cmd_run)
+    if _wants_run(argv):
+        from . import runner  # deferred: the client stack is heavy and only `run` needs it
+
+        runner.add_arguments(p_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kernel-mgmt`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Provider problems are logged by the finder (logging is imported only then); without a
+    # configured handler, logging's last-resort handler prints them, one line each, on stderr.
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    from .config import ConfigError
+
+    try:
+        return int(args.func(args))
+    except ConfigError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `kernel-mgmt list | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,442 @@
+"""Kernel clients: the asyncio client, a blocking client, and a client in its own thread.
+
+There is one implementation, :class:`~kernel_mgmt.client_base.KernelClient` (asyncio,
+``zmq.asyncio``). ``AsyncKernelClient`` and ``IOLoopKernelClient`` (the seed's name) are the
+same class. :class:`BlockingKernelClient` drives an asyncio client on a private event loop in a
+daemon thread, so it works from plain scripts and equally inside an already-running loop (a
+Jupyter cell, pytest-asyncio). Its timeouts raise the builtin :class:`TimeoutError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from typing import Any, TypeVar
+
+from kernel_mgmt.client_base import (
+    HANDLER_CHANNELS,
+    KernelClient,
+    KernelDied,
+    ReplyFuture,
+    default_output_hook,
+    run_in_daemon_thread,
+)
+from kernel_mgmt.protocol import Message
+
+__all__ = [
+    "HANDLER_CHANNELS",
+    "AsyncKernelClient",
+    "BlockingKernelClient",
+    "ClientInThread",
+    "IOLoopKernelClient",
+    "KernelClient",
+    "KernelDied",
+    "LoopThread",
+    "ReplyFuture",
+    "default_output_hook",
+]
+
+log = logging.getLogger("kernel_mgmt.client")
+
+T = TypeVar("T")
+
+#: The asyncio client under the names applications know it by.
+AsyncKernelClient = KernelClient
+IOLoopKernelClient = KernelClient
+
+
+class LoopThread:
+    """An asyncio event loop running forever in a daemon thread.
+
+    :meth:`run` submits a coroutine from any other thread and blocks for its result.
+    """
+
+    def __init__(self, name: str = "kernel-mgmt-client") -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.thread.start()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        finally:
+            tasks = asyncio.all_tasks(self.loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive() and not self.loop.is_closed()
+
+    def in_thread(self) -> bool:
+        return threading.current_thread() is self.thread
+
+    def run(
+        self, coro: Coroutine[Any, Any, T], timeout: float | None = None, what: str = "call"
+    ) -> T:
+        """Run *coro* on the loop and return its result; TimeoutError after *timeout* s."""
+        if self.in_thread():
+            coro.close()
+            raise RuntimeError(
+                f"blocking {what} called from the client's own event-loop thread (e.g. in a "
+                "message handler) would deadlock; use the asyncio client there"
+            )
+        if not self.alive:
+            coro.close()
+            raise RuntimeError("the client's event loop is closed")
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            if fut.done():  # the coroutine itself raised TimeoutError
+                raise
+            fut.cancel()
+            raise TimeoutError(f"{what} timed out after {timeout} s") from None
+        except BaseException:  # KeyboardInterrupt in the caller: stop the work too
+            fut.cancel()
+            raise
+
+    def call_soon(self, func: Callable[..., Any], *args: Any) -> None:
+        """Schedule *func(*args)* on the loop (from any thread, including the loop's own)."""
+        if self.in_thread():
+            self.loop.call_soon(func, *args)
+        else:
+            self.loop.call_soon_threadsafe(func, *args)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop (cancelling its tasks) and join the thread."""
+        if self.loop.is_closed():
+            return
+        if self.in_thread():
+            self.loop.stop()
+            return
+        try:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        except RuntimeError:
+            return  # closed meanwhile
+        self.thread.join(timeout)
+
+
+def _blocking(name: str, what: str | None = None) -> Callable[..., Any]:
+    """Make a blocking method from the asyncio client's request method *name*."""
+    async_method = getattr(KernelClient, name)
+
+    def method(
+        self: BlockingKernelClient,
+        *args: Any,
+        reply: bool = True,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        client = self.loop_client
+
+        async def call() -> Any:
+            aw = getattr(client, name)(*args, **kwargs)
+            if not reply:
+                return getattr(aw, "jupyter_msg_id", None)
+            return await aw
+
+        return self._thread.run(call(), timeout, what or f"{name} request")
+
+    functools.update_wrapper(method, async_method)
+    method.__doc__ = (async_method.__doc__ or "").rstrip() + (
+        "\n\n        Blocks until the reply arrives and returns it (``reply=False``: returns the"
+        "\n        request's msg_id at once). ``timeout`` seconds → TimeoutError."
+    )
+    return method
+
+
+class BlockingKernelClient:
+    """The kernel client for synchronous code: every request blocks until its reply.
+
+    Same constructor and methods as :class:`KernelClient`; runs one on a private event loop
+    thread. Each request method takes ``reply=True`` and ``timeout=None`` keywords. Message
+    handlers and hooks run in that thread.
+    """
+
+    def __init__(
+        self,
+        connection_info: Mapping[str, Any],
+        manager: Any = None,
+        use_heartbeat: bool = True,
+        *,
+        _loop_thread: LoopThread | None = None,
+    ) -> None:
+        self._thread = _loop_thread or LoopThread()
+
+        async def make() -> KernelClient:
+            return KernelClient(connection_info, manager=manager, use_heartbeat=use_heartbeat)
+
+        try:
+            self.loop_client: KernelClient = self._thread.run(make(), 30, "client setup")
+        except BaseException:
+            self._thread.stop()
+            raise
+
+    # -- attributes shared with the asyncio client ---------------------------------------------
+    @property
+    def connection_info(self) -> dict[str, Any]:
+        return self.loop_client.connection_info
+
+    @property
+    def manager(self) -> Any:
+        return self.loop_client.manager
+
+    @property
+    def owned_kernel(self) -> bool:
+        """True if this client 'owns' the kernel, i.e. has its manager."""
+        return self.loop_client.owned_kernel
+
+    @property
+    def kernel_info_dict(self) -> dict[str, Any] | None:
+        """Kernel info, available after :meth:`wait_for_ready`."""
+        return self.loop_client.kernel_info_dict
+
+    @property
+    def allow_stdin(self) -> bool:
+        return self.loop_client.allow_stdin
+
+    @allow_stdin.setter
+    def allow_stdin(self, value: bool) -> None:
+        self.loop_client.allow_stdin = value
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The private event loop the asyncio client runs on."""
+        return self._thread.loop
+
+    # -- requests -------------------------------------------------------------------------------
+    execute = _blocking("execute")
+    complete = _blocking("complete")
+    inspect = _blocking("inspect")
+    history = _blocking("history")
+    kernel_info = _blocking("kernel_info")
+    comm_info = _blocking("comm_info")
+    is_complete = _blocking("is_complete")
+    shutdown = _blocking("shutdown")
+
+    def interrupt(self, _header: Mapping[str, Any] | None = None, timeout: float = 10.0) -> Any:
+        """Interrupt the kernel (message or signal, per its interrupt_mode); see KernelClient."""
+        return self._thread.run(self.loop_client.interrupt(_header), timeout, "interrupt")
+
+    def input(self, string: str, parent: Mapping[str, Any] | None = None) -> None:
+        """Answer an input_request with *string*; callable from any thread, including hooks."""
+        self._thread.call_soon(self.loop_client.input, string, parent)
+
+    def wait_for_ready(self, timeout: float | None = 60.0) -> Message:
+        """Block until the kernel is ready (see KernelClient.wait_for_ready)."""
+        backstop = None if timeout is None else timeout + 5
+        return self._thread.run(self.loop_client.wait_for_ready(timeout), backstop, "startup")
+
+    def is_alive(self, timeout: float = 10.0) -> bool:
+        """True while the kernel runs."""
+        return self._thread.run(self.loop_client.is_alive(), timeout, "is_alive")
+
+    def execute_interactive(
+        self,
+        code: str,
+        silent: bool = False,
+        store_history: bool = True,
+        user_expressions: dict[str, str] | None = None,
+        allow_stdin: bool | None = None,
+        stop_on_error: bool = True,
+        timeout: float | None = None,
+        output_hook: Callable[[Message], Any] | None = None,
+        stdin_hook: Callable[[Message], Any] | None = None,
+        interrupt_timeout: float | None = None,
+        idle_timeout: float | None = 4.0,
+        raise_on_no_idle: bool = False,
+    ) -> Message:
+        """Execute *code*, printing its output and answering input() (see KernelClient).
+
+        *output_hook* runs in the client's thread. *stdin_hook(msg)* runs in a thread of its
+        own, so it may block (e.g. on a prompt); it returns the answer or calls :meth:`input`.
+        """
+        hook: Callable[[Message], Awaitable[Any]] | None = None
+        if stdin_hook is not None:
+            user_hook = stdin_hook
+
+            def hook(msg: Message) -> Awaitable[Any]:
+                return run_in_daemon_thread(user_hook, msg)
+
+        coro = self.loop_client.execute_interactive(
+            code,
+            silent=silent,
+            store_history=store_history,
+            user_expressions=user_expressions,
+            allow_stdin=allow_stdin,
+            stop_on_error=stop_on_error,
+            timeout=timeout,
+            output_hook=output_hook,
+            stdin_hook=hook,
+            interrupt_timeout=interrupt_timeout,
+            idle_timeout=idle_timeout,
+            raise_on_no_idle=raise_on_no_idle,
+        )
+        return self._thread.run(coro, None, "execute_interactive")
+
+    def shutdown_or_terminate(self, timeout: float = 5.0) -> None:
+        """Shut the kernel down, killing it if needed (see KernelClient.shutdown_or_terminate)."""
+        coro = self.loop_client.shutdown_or_terminate(timeout)
+        self._thread.run(coro, 3 * timeout + 10, "shutdown_or_terminate")
+
+    def add_handler(self, handler: Callable[..., Any], channels: str | Iterable[str]) -> Any:
+        """Call *handler* for messages on *channels*; it runs in the client's thread."""
+        if self._thread.in_thread():
+            return self.loop_client.add_handler(handler, channels)
+
+        async def add() -> Any:
+            return self.loop_client.add_handler(handler, channels)
+
+        return self._thread.run(add(), 10, "add_handler")
+
+    def remove_handler(
+        self, handler: Callable[..., Any], channels: str | Iterable[str] | None = None
+    ) -> None:
+        """Stop calling *handler*."""
+        if self._thread.in_thread():
+            self.loop_client.remove_handler(handler, channels)
+            return
+
+        async def remove() -> None:
+            self.loop_client.remove_handler(handler, channels)
+
+        self._thread.run(remove(), 10, "remove_handler")
+
+    def close(self) -> None:
+        """Close the sockets and stop the client's thread."""
+        if not self._thread.alive:
+            return
+
+        async def close() -> None:
+            self.loop_client.close()
+
+        try:
+            self._thread.run(close(), 10, "close")
+        finally:
+            self._thread.stop()
+
+    def __enter__(self) -> BlockingKernelClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ClientInThread(threading.Thread):
+    """Run an asyncio client in a separate thread alongside a synchronous application.
+
+    As in the seed: :meth:`start` the thread, then request methods send from the caller's
+    thread without waiting and return the request's msg_id; handlers run in the client's
+    thread. ``started`` is set once the client exists, ``kernel_responding`` once the kernel
+    answered kernel_info.
+    """
+
+    allow_stdin = True
+
+    def __init__(
+        self, connection_info: Mapping[str, Any], manager: Any = None, loop: Any = None
+    ) -> None:
+        super().__init__(name="kernel-mgmt-client-thread", daemon=True)
+        self.connection_info = dict(connection_info)
+        self.manager = manager
+        self.started = threading.Event()
+        self.kernel_responding = threading.Event()
+        self.client: KernelClient | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        self.client = KernelClient(self.connection_info, manager=self.manager)
+        self.started.set()
+
+        async def ready() -> None:
+            try:
+                await self.client.wait_for_ready()  # type: ignore[union-attr]
+            except Exception as e:
+                log.warning("kernel did not become ready: %s", e)
+            else:
+                self.kernel_responding.set()
+
+        ready_task = asyncio.create_task(ready())
+        try:
+            await self._stop_event.wait()
+        finally:
+            ready_task.cancel()
+            self.client.close()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Close the client and join the thread."""
+        if self.loop is not None and self._stop_event is not None and self.is_alive():
+            self.loop.call_soon_threadsafe(self._stop_event.set)
+            self.join(timeout)
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if not self.started.wait(10) or self.loop is None:
+            raise RuntimeError("ClientInThread is not running: call start() first")
+
+        async def send() -> Any:
+            aw = getattr(self.client, name)(*args, **kwargs)
+            return getattr(aw, "jupyter_msg_id", None)
+
+        return asyncio.run_coroutine_threadsafe(send(), self.loop).result(10)
+
+    def add_handler(self, handler: Callable[..., Any], channels: str | Iterable[str]) -> None:
+        """Call *handler* for messages on *channels* (in the client's thread)."""
+        self._call("add_handler", handler, channels)
+
+    def remove_handler(
+        self, handler: Callable[..., Any], channels: str | Iterable[str] | None = None
+    ) -> None:
+        """Stop calling *handler*."""
+        self._call("remove_handler", handler, channels)
+
+    def execute(self, code: str, **kwargs: Any) -> str:
+        """Send an execute_request; returns its msg_id."""
+        kwargs.setdefault("allow_stdin", self.allow_stdin)
+        return self._call("execute", code, **kwargs)
+
+    def complete(self, code: str, cursor_pos: int | None = None) -> str:
+        return self._call("complete", code, cursor_pos)
+
+    def inspect(self, code: str, cursor_pos: int | None = None, detail_level: int = 0) -> str:
+        return self._call("inspect", code, cursor_pos, detail_level)
+
+    def history(self, raw: bool = True, output: bool = False, **kwargs: Any) -> str:
+        return self._call("history", raw, output, **kwargs)
+
+    def kernel_info(self) -> str:
+        return self._call("kernel_info")
+
+    def comm_info(self, target_name: str | None = None) -> str:
+        return self._call("comm_info", target_name)
+
+    def shutdown(self, restart: bool = False) -> str:
+        return self._call("shutdown", restart)
+
+    def is_complete(self, code: str) -> str:
+        return self._call("is_complete", code)
+
+    def interrupt(self) -> None:
+        """Interrupt the kernel (message or signal, per its interrupt_mode)."""
+        if self.loop is None:
+            raise RuntimeError("ClientInThread is not running: call start() first")
+        asyncio.run_coroutine_threadsafe(self.client.interrupt(), self.loop).result(10)  # type: ignore[union-attr]
+
+    def input(self, string: str, parent: Mapping[str, Any] | None = None) -> None:
+        """Answer an input_request."""
+        self._call("input", string, parent)

@@ -1,0 +1,809 @@
+"""The asyncio kernel client: one socket per channel, replies routed to awaitables.
+
+:class:`KernelClient` connects to a kernel's five channels with ``zmq.asyncio`` and runs one
+receive task per channel. Every request method sends at once and returns an awaitable
+(:class:`ReplyFuture`) that resolves to the reply :class:`~kernel_mgmt.protocol.Message`,
+matched by the reply's ``parent_header.msg_id``. Handlers added with :meth:`add_handler` see
+every message of the channels they asked for.
+
+It never hangs on a dead kernel: for a kernel it owns (``manager`` given) the client watches
+the process and fails every pending request with :class:`KernelDied` as soon as the process
+exits; for other kernels it pings the heartbeat channel. Messages from the kernel that fail
+signature checks are logged and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import inspect
+import logging
+import sys
+import threading
+from collections.abc import Callable, Generator, Iterable, Mapping
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from kernel_mgmt.connection import channel_url
+from kernel_mgmt.protocol import Message, ProtocolError, Session
+
+log = logging.getLogger("kernel_mgmt.client")
+
+#: Channels whose messages handlers can receive (the heartbeat carries no messages).
+HANDLER_CHANNELS = frozenset({"shell", "iopub", "stdin", "control"})
+#: libzmq retries a refused connect after this many ms (default 100). Clients usually
+#: connect before the kernel has bound its ports; 100 ms would quantise every start.
+RECONNECT_IVL_MS = 10
+RECONNECT_IVL_MAX_MS = 200
+#: How long wait_for_ready waits for the first IOPub message after a kernel_info_reply
+#: before asking again (kernels without ``iopub_welcome`` only publish on requests).
+IOPUB_RETRY_S = 0.25
+
+
+class KernelDied(RuntimeError):
+    """The kernel exited (or stopped answering its heartbeat) while we were waiting for it.
+
+    :attr:`returncode` is the exit code when known (negative: killed by that signal) and
+    :attr:`stderr` the last lines the kernel wrote to stderr.
+    """
+
+    def __init__(self, message: str, returncode: int | None = None, stderr: str = "") -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class ReplyFuture(asyncio.Future):  # type: ignore[type-arg]
+    """An awaitable reply; ``jupyter_msg_id`` is the id of the request that was sent."""
+
+    jupyter_msg_id: str = ""
+
+
+class Done:
+    """An already-finished awaitable, for methods the seed made awaitable that need no wait."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any = None) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.value
+        yield  # pragma: no cover - makes this a generator
+
+    def result(self) -> Any:
+        return self.value
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Mark a future's exception as seen: requests nobody awaits must not log at GC."""
+    if not fut.cancelled():
+        fut.exception()
+
+
+def _accepts_two_args(func: Callable[..., Any]) -> bool:
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    positional = 0
+    for p in params:
+        if p.kind is p.VAR_POSITIONAL:
+            return True
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            positional += 1
+    return positional >= 2
+
+
+def run_in_daemon_thread(func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Run a blocking call (``input()``) in a daemon thread; await its result.
+
+    Not the default executor: its threads are joined at interpreter exit, so a prompt
+    left waiting for a dead kernel would block the exit.
+    """
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def set_result(ok: bool, value: Any) -> None:
+        if fut.done():
+            return
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+    def target() -> None:
+        try:
+            value = func(*args)
+        except BaseException as e:
+            with contextlib.suppress(RuntimeError):  # loop closed meanwhile
+                loop.call_soon_threadsafe(set_result, False, e)
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(set_result, True, value)
+
+    threading.Thread(target=target, name="kernel-mgmt-input", daemon=True).start()
+    return fut
+
+
+def default_output_hook(msg: Message) -> None:
+    """Print an IOPub output as jupyter_client does: streams, text/plain results, tracebacks."""
+    msg_type = msg.msg_type
+    content = msg.content
+    if msg_type == "stream":
+        stream = sys.stderr if content.get("name") == "stderr" else sys.stdout
+        stream.write(content.get("text", ""))
+        stream.flush()
+    elif msg_type in ("display_data", "execute_result"):
+        text = content.get("data", {}).get("text/plain")
+        if text is not None:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            sys.stdout.flush()
+    elif msg_type == "error":
+        sys.stderr.write("\n".join(content.get("traceback", [])) + "\n")
+        sys.stderr.flush()
+
+
+def _prompt_user(prompt: str, password: bool) -> str:
+    """Ask on the terminal; EOF becomes the EOF character, as jupyter_client does."""
+    try:
+        return getpass.getpass(prompt) if password else input(prompt)
+    except EOFError:
+        return "\x04"
+
+
+class KernelClient:
+    """Talks to one kernel over ZeroMQ from an asyncio event loop.
+
+    :param connection_info: the kernel's connection info (ports, ip, transport, key, ...).
+    :param manager: the kernel's manager when this client owns the kernel: used to watch
+        the process, interrupt by signal and terminate.
+    :param use_heartbeat: for kernels without a manager, ping the heartbeat channel to
+        notice a dead kernel.
+
+    Request methods send immediately and return awaitables resolving to the reply.
+    """
+
+    #: Default for execute(allow_stdin=None).
+    allow_stdin = True
+    #: Heartbeat: seconds between pings, and seconds without a pong that count as a miss.
+    hb_interval = 0.5
+    time_to_dead = 1.0
+    #: Consecutive missed heartbeats after which a kernel is declared dead.
+    hb_misses = 2
+
+    def __init__(
+        self,
+        connection_info: Mapping[str, Any],
+        manager: Any = None,
+        use_heartbeat: bool = True,
+    ) -> None:
+        self.connection_info = dict(connection_info)
+        self.manager = manager
+        self.use_heartbeat = use_heartbeat
+        self.session = Session(
+            key=self.connection_info.get("key", b""),
+            signature_scheme=self.connection_info.get("signature_scheme", "hmac-sha256"),
+            username="kernel_mgmt",
+        )
+        #: The content of the last successful kernel_info_reply (set by wait_for_ready).
+        self.kernel_info_dict: dict[str, Any] | None = None
+        self.context = zmq.asyncio.Context.instance()
+        self.sockets: dict[str, zmq.asyncio.Socket] = {}
+        identity = self.session.session_id.encode("ascii")
+        for channel, kind in (
+            ("shell", zmq.DEALER),
+            ("control", zmq.DEALER),
+            ("stdin", zmq.DEALER),
+            ("iopub", zmq.SUB),
+        ):
+            sock = self._make_socket(kind)
+            if channel in ("shell", "stdin"):
+                # The kernel routes input_request to the stdin socket with the identity the
+                # execute_request came from on shell (messaging spec, "Messages on the stdin
+                # ROUTER/DEALER channel"): both must share one identity.
+                sock.setsockopt(zmq.IDENTITY, identity)
+            if kind == zmq.SUB:
+                sock.setsockopt(zmq.SUBSCRIBE, b"")
+            sock.connect(channel_url(self.connection_info, channel))
+            self.sockets[channel] = sock
+        self._handlers: list[tuple[Callable[..., Any], set[str], bool]] = []
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._idle_waiters: dict[str, asyncio.Future[Any]] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._iopub_seen: asyncio.Event | None = None
+        self._died: KernelDied | None = None
+        self._hb_task: asyncio.Task[Any] | None = None
+        self._closed = False
+        with contextlib.suppress(RuntimeError):  # no running loop: start on first use
+            self._ensure_started()
+
+    def _make_socket(self, kind: int) -> zmq.asyncio.Socket:
+        sock = self.context.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+        return sock
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _ensure_started(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return loop
+        if self._loop is not None and not self._loop.is_closed():
+            raise RuntimeError("this KernelClient is bound to another event loop")
+        if self._closed:
+            raise RuntimeError("this KernelClient is closed")
+        self._loop = loop
+        self._iopub_seen = asyncio.Event()
+        for channel in ("shell", "control", "stdin", "iopub"):
+            self._tasks.append(loop.create_task(self._recv_loop(channel)))
+        if self.manager is not None:
+            self._tasks.append(loop.create_task(self._watch_process()))
+        return loop
+
+    @property
+    def owned_kernel(self) -> bool:
+        """True if this client 'owns' the kernel, i.e. has its manager."""
+        return self.manager is not None
+
+    @property
+    def died(self) -> KernelDied | None:
+        """The error describing the kernel's death, or None while it is (believed) alive."""
+        return self._died
+
+    def close(self) -> Done:
+        """Close the sockets and stop the receive tasks; the client cannot be used after.
+
+        Also awaitable (``await client.close()``), as in the seed's examples.
+        """
+        if self._closed:
+            return Done()
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        if self._hb_task is not None:
+            self._hb_task.cancel()
+        closed = KernelDied("the client was closed")
+        for fut in [*self._pending.values(), *self._idle_waiters.values()]:
+            if not fut.done():
+                fut.set_exception(closed)
+        self._pending.clear()
+        self._idle_waiters.clear()
+        for sock in self.sockets.values():
+            with contextlib.suppress(Exception):
+                sock.close(linger=0)
+        return Done()
+
+    async def __aenter__(self) -> KernelClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    async def _recv_loop(self, channel: str) -> None:
+        sock = self.sockets[channel]
+        while True:
+            try:
+                frames = await sock.recv_multipart()
+            except asyncio.CancelledError:
+                raise
+            except zmq.ZMQError as e:
+                if self._closed or sock.closed:
+                    return
+                log.warning("receive error on %s channel: %s", channel, e)
+                await asyncio.sleep(0.01)
+                continue
+            try:
+                msg = self.session.deserialize(frames)
+            except ProtocolError as e:
+                # Never let a bad message kill the loop: a wrong key or a stray peer
+                # must not take the client down with it.
+                log.warning("dropped a message on the %s channel: %s", channel, e)
+                continue
+            try:
+                self._dispatch(channel, msg)
+            except Exception:
+                log.exception("error dispatching %s message %s", channel, msg.msg_type)
+
+    def _dispatch(self, channel: str, msg: Message) -> None:
+        parent_id = msg.parent_header.get("msg_id")
+        if self._hb_task is None and self.manager is None and self.use_heartbeat:
+            # Start pinging once the kernel has shown it is up, so a slow start is not
+            # mistaken for a dead kernel.
+            assert self._loop is not None
+            self._hb_task = self._loop.create_task(self._heartbeat())
+        if channel == "iopub":
+            assert self._iopub_seen is not None
+            self._iopub_seen.set()
+            if (
+                msg.msg_type == "status"
+                and msg.content.get("execution_state") == "idle"
+                and parent_id in self._idle_waiters
+            ):
+                fut = self._idle_waiters.pop(parent_id)
+                if not fut.done():
+                    fut.set_result(msg)
+        elif msg.msg_type == "kernel_info_reply" and msg.content.get("status", "ok") == "ok":
+            # Some kernels omit status; absence means ok.
+            self.kernel_info_dict = msg.content
+        for handler, channels, two in self._handlers[:]:
+            if channel in channels:
+                try:
+                    handler(msg, channel) if two else handler(msg)
+                except Exception:
+                    log.exception("message handler %r failed", handler)
+        if channel in ("shell", "control") and parent_id is not None:
+            fut = self._pending.pop(parent_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+
+    def add_handler(self, handler: Callable[..., Any], channels: str | Iterable[str]) -> Any:
+        """Call *handler(msg, channel)* (or *handler(msg)*) for every message on *channels*.
+
+        *channels* is a name or a set of names among 'shell', 'iopub', 'stdin', 'control'.
+        Handlers run in the event loop: they must not block.
+        """
+        chans = {channels} if isinstance(channels, str) else set(channels)
+        invalid = chans - HANDLER_CHANNELS
+        if invalid:
+            raise ValueError(
+                f"invalid channel names {sorted(invalid)}; use {sorted(HANDLER_CHANNELS)}"
+            )
+        for func, existing, _two in self._handlers:
+            if func == handler:
+                existing.update(chans)
+                return handler
+        self._handlers.append((handler, chans, _accepts_two_args(handler)))
+        return handler
+
+    def remove_handler(
+        self, handler: Callable[..., Any], channels: str | Iterable[str] | None = None
+    ) -> None:
+        """Stop calling *handler* (for *channels* only, or for all when None)."""
+        for i, (func, existing, _two) in enumerate(self._handlers):
+            if func == handler:
+                if channels is None:
+                    del self._handlers[i]
+                else:
+                    existing -= {channels} if isinstance(channels, str) else set(channels)
+                    if not existing:
+                        del self._handlers[i]
+                return
+
+    # -- death detection ----------------------------------------------------------------------
+
+    def _death_error(self, why: str = "") -> KernelDied:
+        mgr = self.manager
+        rc = getattr(mgr, "returncode", None) if mgr is not None else None
+        tail = ""
+        if mgr is not None and hasattr(mgr, "stderr_tail"):
+            with contextlib.suppress(Exception):
+                tail = mgr.stderr_tail() or ""
+        kid = getattr(mgr, "kernel_id", "") if mgr is not None else ""
+        what = f"kernel {kid}" if kid else "the kernel"
+        msg = f"{what} died" + (f" with exit code {rc}" if rc is not None else "")
+        if why:
+            msg += f" ({why})"
+        if tail.strip():
+            msg += ". Last lines of its stderr:\n" + tail.rstrip()
+        return KernelDied(msg, returncode=rc, stderr=tail)
+
+    def _mark_dead(self, err: KernelDied) -> None:
+        if self._died is not None:
+            return
+        self._died = err
+        for fut in [*self._pending.values(), *self._idle_waiters.values()]:
+            if not fut.done():
+                fut.set_exception(err)
+        self._pending.clear()
+        self._idle_waiters.clear()
+
+    async def _watch_process(self) -> None:
+        mgr = self.manager
+        try:
+            while await mgr.wait():
+                pass  # wait(None) only returns early on a spurious wake-up
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.debug("manager.wait() failed; polling is_alive()", exc_info=True)
+            while await mgr.is_alive():
+                await asyncio.sleep(0.05)
+        # Replies the kernel sent just before exiting may still sit in our sockets: let the
+        # receive tasks drain them before failing what is left.
+        await asyncio.sleep(0.02)
+        self._mark_dead(self._death_error())
+
+    async def _heartbeat(self) -> None:
+        """Ping the heartbeat channel; `hb_misses` pongs missed in a row mean a dead kernel."""
+        url = channel_url(self.connection_info, "hb")
+        misses = 0
+        sock = self._make_socket(zmq.REQ)
+        sock.connect(url)
+        try:
+            while True:
+                await sock.send(b"ping")
+                try:
+                    await asyncio.wait_for(sock.recv(), self.time_to_dead)
+                except TimeoutError:
+                    misses += 1
+                    # A REQ socket that lost its reply is stuck in the "awaiting reply"
+                    # state: start over with a fresh one.
+                    sock.close(linger=0)
+                    if misses >= self.hb_misses:
+                        self._mark_dead(self._death_error("no heartbeat"))
+                        return
+                    sock = self._make_socket(zmq.REQ)
+                    sock.connect(url)
+                    continue
+                misses = 0
+                await asyncio.sleep(self.hb_interval)
+        finally:
+            sock.close(linger=0)
+
+    async def is_alive(self) -> bool:
+        """True while the kernel runs (its process for owned kernels, else its heartbeat)."""
+        if self.manager is not None:
+            return bool(await self.manager.is_alive())
+        return self._died is None
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _check_usable(self) -> asyncio.AbstractEventLoop:
+        if self._closed:
+            raise RuntimeError("this KernelClient is closed")
+        return self._ensure_started()
+
+    def _send(
+        self,
+        channel: str,
+        msg_type: str,
+        content: dict[str, Any],
+        _header: Mapping[str, Any] | None = None,
+        expect_reply: bool = True,
+        parent: Mapping[str, Any] | None = None,
+    ) -> ReplyFuture:
+        loop = self._check_usable()
+        msg = self.session.msg(msg_type, content, parent=parent)
+        if _header:
+            msg["header"].update(_header)
+            msg["msg_id"] = msg["header"]["msg_id"]
+        msg_id = msg["header"]["msg_id"]
+        fut = ReplyFuture(loop=loop)
+        fut.jupyter_msg_id = msg_id
+        fut.add_done_callback(_retrieve)
+        if self._died is not None:
+            fut.set_exception(self._died)
+            return fut
+        if expect_reply:
+            self._pending[msg_id] = fut
+            fut.add_done_callback(lambda _f: self._pending.pop(msg_id, None))
+        if msg_type == "execute_request":
+            idle: asyncio.Future[Any] = loop.create_future()
+            idle.add_done_callback(_retrieve)
+            self._idle_waiters[msg_id] = idle
+        self.session.send(self.sockets[channel], msg)
+        if not expect_reply:
+            fut.set_result(msg)
+        return fut
+
+    # -- requests (messaging spec 5.3) --------------------------------------------------------
+
+    def execute(
+        self,
+        code: str,
+        silent: bool = False,
+        store_history: bool = True,
+        user_expressions: dict[str, str] | None = None,
+        allow_stdin: bool | None = None,
+        stop_on_error: bool = True,
+        interrupt_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        raise_on_no_idle: bool = False,
+        _header: Mapping[str, Any] | None = None,
+    ) -> ReplyFuture:
+        """Execute *code*; resolves to the execute_reply.
+
+        With *interrupt_timeout*, the kernel is interrupted if no reply came within that many
+        seconds. With *idle_timeout*, also wait (up to that long) for the request's IOPub
+        ``status: idle``, so all its output has been handled; *raise_on_no_idle* turns a
+        missing idle into TimeoutError.
+        """
+        content = {
+            "code": code,
+            "silent": silent,
+            "store_history": store_history,
+            "user_expressions": user_expressions or {},
+            "allow_stdin": self.allow_stdin if allow_stdin is None else allow_stdin,
+            "stop_on_error": stop_on_error,
+        }
+        fut = self._send("shell", "execute_request", content, _header)
+        if not (interrupt_timeout or idle_timeout):
+            return fut
+        outer = ReplyFuture(loop=self._loop)
+        outer.jupyter_msg_id = fut.jupyter_msg_id
+        outer.add_done_callback(_retrieve)
+        task = asyncio.ensure_future(
+            self._finish_execute(fut, interrupt_timeout, idle_timeout, raise_on_no_idle)
+        )
+
+        def copy(t: asyncio.Task[Any]) -> None:
+            if outer.done():
+                return
+            if t.cancelled():
+                outer.cancel()
+            elif t.exception() is not None:
+                outer.set_exception(t.exception())  # type: ignore[arg-type]
+            else:
+                outer.set_result(t.result())
+
+        task.add_done_callback(copy)
+        outer.add_done_callback(lambda o: o.cancelled() and task.cancel())
+        return outer
+
+    async def _finish_execute(
+        self,
+        fut: ReplyFuture,
+        interrupt_timeout: float | None,
+        idle_timeout: float | None,
+        raise_on_no_idle: bool,
+    ) -> Message:
+        if interrupt_timeout:
+            try:
+                reply = await asyncio.wait_for(asyncio.shield(fut), interrupt_timeout)
+            except TimeoutError:
+                await self.interrupt()
+                reply = await fut
+        else:
+            reply = await fut
+        if idle_timeout:
+            ok = await self.wait_for_idle(fut.jupyter_msg_id, idle_timeout)
+            if not ok and raise_on_no_idle:
+                raise TimeoutError(
+                    f"no IOPub idle status for execute request {fut.jupyter_msg_id} "
+                    f"within {idle_timeout} s"
+                )
+        return reply
+
+    async def wait_for_idle(self, msg_id: str, timeout: float | None) -> bool:
+        """Wait for the IOPub ``status: idle`` of execute request *msg_id*; False on timeout."""
+        waiter = self._idle_waiters.get(msg_id)
+        if waiter is None:
+            return True  # already seen (or not an execute request of ours)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            return False
+        finally:
+            if waiter.done():
+                self._idle_waiters.pop(msg_id, None)
+        return True
+
+    def complete(
+        self, code: str, cursor_pos: int | None = None, _header: Mapping[str, Any] | None = None
+    ) -> ReplyFuture:
+        """Ask for completions of *code* at *cursor_pos* (default: the end)."""
+        pos = len(code) if cursor_pos is None else cursor_pos
+        return self._send("shell", "complete_request", {"code": code, "cursor_pos": pos}, _header)
+
+    def inspect(
+        self,
+        code: str,
+        cursor_pos: int | None = None,
+        detail_level: int = 0,
+        _header: Mapping[str, Any] | None = None,
+    ) -> ReplyFuture:
+        """Ask for information about the object at *cursor_pos* in *code*."""
+        content = {
+            "code": code,
+            "cursor_pos": len(code) if cursor_pos is None else cursor_pos,
+            "detail_level": detail_level,
+        }
+        return self._send("shell", "inspect_request", content, _header)
+
+    def history(
+        self,
+        raw: bool = True,
+        output: bool = False,
+        hist_access_type: str = "range",
+        _header: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> ReplyFuture:
+        """Get history entries: 'range' (session, start, stop), 'tail' (n), 'search' (pattern)."""
+        if hist_access_type == "range":
+            kwargs.setdefault("session", 0)
+            kwargs.setdefault("start", 0)
+        content = {"raw": raw, "output": output, "hist_access_type": hist_access_type, **kwargs}
+        return self._send("shell", "history_request", content, _header)
+
+    def kernel_info(self, _header: Mapping[str, Any] | None = None) -> ReplyFuture:
+        """Request the kernel's info (language, implementation, protocol version)."""
+        return self._send("shell", "kernel_info_request", {}, _header)
+
+    def comm_info(
+        self, target_name: str | None = None, _header: Mapping[str, Any] | None = None
+    ) -> ReplyFuture:
+        """List the kernel's open comms (of *target_name* only, if given)."""
+        content = {} if target_name is None else {"target_name": target_name}
+        return self._send("shell", "comm_info_request", content, _header)
+
+    def is_complete(self, code: str, _header: Mapping[str, Any] | None = None) -> ReplyFuture:
+        """Ask whether *code* is complete and ready to execute."""
+        return self._send("shell", "is_complete_request", {"code": code}, _header)
+
+    def shutdown(
+        self, restart: bool = False, _header: Mapping[str, Any] | None = None
+    ) -> ReplyFuture:
+        """Ask the kernel to shut down (on the control channel, messaging spec 5.x)."""
+        return self._send("control", "shutdown_request", {"restart": restart}, _header)
+
+    async def interrupt(self, _header: Mapping[str, Any] | None = None) -> Message | None:
+        """Interrupt the kernel: ``interrupt_request`` on control if its interrupt_mode is
+        'message' (or we have no manager to signal it), else the manager's interrupt().
+
+        Returns the interrupt_reply, or None when the kernel was signalled.
+        """
+        mode = getattr(self.manager, "interrupt_mode", None) or self.connection_info.get(
+            "interrupt_mode", "signal"
+        )
+        if self.manager is None or mode == "message":
+            return await self._send("control", "interrupt_request", {}, _header)
+        self._check_usable()
+        await self.manager.interrupt()
+        return None
+
+    def input(self, string: str, parent: Mapping[str, Any] | None = None) -> Done:
+        """Answer the kernel's input_request with *string* (an input_reply on stdin)."""
+        fut = self._send(
+            "stdin", "input_reply", {"value": string}, expect_reply=False, parent=parent
+        )
+        return Done(fut.result() if fut.done() and not fut.exception() else None)
+
+    # -- higher-level operations --------------------------------------------------------------
+
+    async def wait_for_ready(self, timeout: float | None = 60.0) -> Message:
+        """Wait until the kernel answers kernel_info and our IOPub subscription works.
+
+        Ready means a kernel_info_reply plus a first IOPub message (``iopub_welcome`` from
+        kernels that send it, else the status messages around kernel_info). Returns the
+        kernel_info_reply. Raises :class:`KernelDied` at once if the kernel exits, and
+        TimeoutError after *timeout* seconds.
+        """
+        self._check_usable()
+        assert self._iopub_seen is not None
+        iopub_seen = self._iopub_seen
+
+        async def ready() -> Message:
+            while True:
+                reply = await self.kernel_info()
+                if iopub_seen.is_set():
+                    return reply
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(iopub_seen.wait(), IOPUB_RETRY_S)
+                    return reply
+
+        try:
+            return await asyncio.wait_for(ready(), timeout)
+        except TimeoutError:
+            if self._died is not None:
+                raise self._died from None
+            raise TimeoutError(
+                f"kernel did not become ready within {timeout} s "
+                f"(no kernel_info_reply or no IOPub message); is it a Jupyter kernel?"
+            ) from None
+
+    async def execute_interactive(
+        self,
+        code: str,
+        silent: bool = False,
+        store_history: bool = True,
+        user_expressions: dict[str, str] | None = None,
+        allow_stdin: bool | None = None,
+        stop_on_error: bool = True,
+        timeout: float | None = None,
+        output_hook: Callable[[Message], Any] | None = None,
+        stdin_hook: Callable[[Message], Any] | None = None,
+        interrupt_timeout: float | None = None,
+        idle_timeout: float | None = 4.0,
+        raise_on_no_idle: bool = False,
+    ) -> Message:
+        """Execute *code*, showing its output and answering its input requests.
+
+        *output_hook(msg)* is called for every IOPub message of this request (default:
+        print streams, text/plain results and tracebacks like jupyter_client).
+        *stdin_hook(msg)* answers input_request messages: it may return the answer (a str,
+        or an awaitable giving one) or call :meth:`input` itself; default: ``input()`` /
+        ``getpass()`` on the terminal. Returns the execute_reply after the request's IOPub
+        idle (waited for up to *idle_timeout*); TimeoutError after *timeout* seconds.
+        """
+        loop = self._check_usable()
+        if output_hook is None:
+            output_hook = default_output_hook
+        holder: dict[str, str] = {}
+        stdin_tasks: set[asyncio.Task[Any]] = set()
+
+        def on_iopub(msg: Message) -> None:
+            if msg.parent_header.get("msg_id") == holder.get("id"):
+                output_hook(msg)
+
+        async def answer(msg: Message) -> None:
+            try:
+                if stdin_hook is None:
+                    c = msg.content
+                    value = await run_in_daemon_thread(
+                        _prompt_user, c.get("prompt", ""), bool(c.get("password"))
+                    )
+                else:
+                    value = stdin_hook(msg)
+                    if inspect.isawaitable(value):
+                        value = await value
+                if isinstance(value, str) and not self._closed:
+                    self.input(value, parent=msg)
+            except KeyboardInterrupt:
+                sys.stdout.write("\n")
+            except Exception:
+                log.exception("stdin hook failed")
+
+        def on_stdin(msg: Message) -> None:
+            if msg.msg_type == "input_request" and msg.parent_header.get("msg_id") == holder.get(
+                "id"
+            ):
+                t = loop.create_task(answer(msg))
+                stdin_tasks.add(t)
+                t.add_done_callback(stdin_tasks.discard)
+
+        self.add_handler(on_iopub, "iopub")
+        self.add_handler(on_stdin, "stdin")
+        try:
+            fut = self.execute(
+                code,
+                silent=silent,
+                store_history=store_history,
+                user_expressions=user_expressions,
+                allow_stdin=allow_stdin,
+                stop_on_error=stop_on_error,
+                interrupt_timeout=interrupt_timeout,
+            )
+            holder["id"] = fut.jupyter_msg_id
+            try:
+                reply = await asyncio.wait_for(fut, timeout)
+            except TimeoutError:
+                raise TimeoutError(f"no execute_reply within {timeout} s") from None
+            ok = await self.wait_for_idle(fut.jupyter_msg_id, idle_timeout)
+            if not ok and raise_on_no_idle:
+                raise TimeoutError(f"no IOPub idle status within {idle_timeout} s")
+            return reply
+        finally:
+            self.remove_handler(on_iopub)
+            self.remove_handler(on_stdin)
+            for t in stdin_tasks:
+                t.cancel()
+
+    async def shutdown_or_terminate(self, timeout: float = 5.0) -> None:
+        """Ask the kernel to shut down; kill it if it does not exit within *timeout* seconds.
+
+        Sends shutdown_request on control and waits up to *timeout* for the reply and the
+        same again for the process to exit, then kills it and cleans up its files. Safe on
+        a kernel that already died.
+        """
+        if self.manager is None:
+            if self._died is None and not self._closed:
+                with contextlib.suppress(TimeoutError, KernelDied):
+                    await asyncio.wait_for(self.shutdown(), timeout)
+            return
+        mgr = self.manager
+        if self._died is None and not self._closed and await mgr.is_alive():
+            with contextlib.suppress(TimeoutError, KernelDied):
+                await asyncio.wait_for(self.shutdown(), timeout)
+            if await mgr.wait(timeout):
+                log.debug("kernel still alive %s s after shutdown_request; killing", timeout)
+        await mgr.kill()
+        await mgr.cleanup()

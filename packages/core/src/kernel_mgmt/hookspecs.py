@@ -1,0 +1,84 @@
+"""The hooks a kernel provider implements.
+
+A provider is a module, an instance or a :class:`~kernel_mgmt.discovery.KernelProviderBase`
+subclass registered under the ``kernel_mgmt`` entry-point group; the entry-point name is the
+provider id. Mark each hook function with :data:`hookimpl`::
+
+    from kernel_mgmt.hookspecs import hookimpl
+
+    @hookimpl
+    def find_kernels():
+        yield "standard", {"display_name": "Oblong", "language": "oblong", "argv": [...]}
+
+The finder calls each provider's hooks on its own (never all providers at once), so one
+broken or slow provider cannot hide the others' kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from typing import Any
+
+import pluggy
+
+PROJECT_NAME = "kernel_mgmt"
+
+#: Marks the hook specifications below.
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Marks a provider's hook implementations.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+#: ``(name, attributes)`` as yielded by :func:`find_kernels`.
+KernelRecord = tuple[str, dict[str, Any]]
+
+
+@hookspec
+def load_config(config: Mapping[str, Any]) -> None:
+    """Receive the configuration, once, before any other hook of this provider is called.
+
+    ``config`` is the whole validated configuration (every file merged); a provider reads
+    its own section, named by its provider id: ``config.get("conda", {})``.
+
+    :param config: the merged configuration mapping; do not modify it.
+    :returns: nothing.
+    """
+
+
+@hookspec
+def find_kernels() -> (
+    Iterable[KernelRecord] | AsyncIterator[KernelRecord] | Awaitable[list[KernelRecord]]
+):
+    """Yield the kernel types this provider can launch, as ``(name, attributes)`` pairs.
+
+    ``name`` is unique within the provider and has no ``/``; the finder exposes it as
+    ``"<provider id>/<name>"``. ``attributes`` holds at least ``display_name`` and
+    ``language`` (the finder adds ``language_info: {"name": language}`` when missing), plus
+    ``argv``, ``resource_dir``, ``interrupt_mode`` and ``metadata`` where known;
+    ``metadata["launch_parameter_schema"]`` is a JSON Schema for ``launch_params``.
+
+    May be a generator, an ``async def`` generator, or an ``async def`` returning a list.
+    It runs in a worker thread (async ones in a private event loop there) under a timeout,
+    so it may block briefly, but should be quick: every ``kernel-mgmt list`` calls it.
+
+    :returns: an iterable (or async iterable, or awaitable list) of ``(name, attributes)``.
+    """
+
+
+@hookspec(firstresult=True)
+async def launch(
+    name: str, cwd: str | None, launch_params: dict[str, Any] | None
+) -> tuple[dict[str, Any], Any]:
+    """Start a kernel of type ``name`` (without the provider prefix) and return its handles.
+
+    Called only on the provider that owns the type id's prefix: the finder never broadcasts
+    a launch. ``launch_params`` have already been validated against the kernel type's
+    ``metadata.launch_parameter_schema`` (with its defaults filled in).
+
+    Stops at the first non-None result (``firstresult``).
+
+    :param name: the kernel type name, as yielded by :func:`find_kernels`.
+    :param cwd: working directory for the kernel, or None for the caller's; provider-specific.
+    :param launch_params: validated launch parameters, or None.
+    :returns: ``(connection_info, kernel_manager)``: the connection dict with jupyter_client's
+        keys and a :class:`~kernel_mgmt.managerabc.KernelManagerABC`.
+    """

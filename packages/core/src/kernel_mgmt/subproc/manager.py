@@ -1,0 +1,360 @@
+"""Manage a kernel running as a local subprocess.
+
+Everything here is loop-agnostic: the process is a plain :class:`subprocess.Popen`,
+liveness comes from ``Popen.poll()`` and waiting uses a pidfd watched by whichever
+event loop awaits (polling with back-off where pidfds are unavailable). No asyncio
+child watcher is involved, so a manager created in one loop can be driven from
+another — the blocking client runs its own loop in a thread.
+
+The kernel runs in its own session (``start_new_session``), so its process id is
+also its process-group id; signals go to the whole group, reaching the kernel's
+children too (a shell command, a ``multiprocessing`` pool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import collections
+import contextlib
+import os
+import selectors
+import shutil
+import signal as _signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from typing import IO, Any
+
+from kernel_mgmt.managerabc import KernelManagerABC
+
+#: Lines of the kernel's stderr kept for error messages.
+STDERR_TAIL_LINES = 50
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+class InterruptModeError(RuntimeError):
+    """``interrupt()`` was called on a kernel that wants interrupts as messages."""
+
+
+class StderrTail:
+    """A kernel's stderr pipe, drained: forwarded to the user and its tail kept.
+
+    Output goes on to *sink* as it arrives (our ``sys.stderr`` at the time of writing,
+    so the user still sees the kernel's tracebacks) and the last *maxlen* lines are
+    kept for launch-failure messages. The pipe is always drained, so a chatty
+    long-running kernel never blocks on a full pipe. Draining ends at EOF, i.e. when
+    the kernel and every child that inherited its stderr have exited.
+    """
+
+    def __init__(
+        self, stream: IO[bytes], sink: IO[str] | None = None, maxlen: int = STDERR_TAIL_LINES
+    ) -> None:
+        self._stream = stream
+        self.fd = stream.fileno()
+        self._sink = sink
+        self._lines: collections.deque[str] = collections.deque(maxlen=maxlen)
+        self._partial = b""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+        os.set_blocking(self.fd, False)
+        _StderrPump.instance().add(self)
+
+    def _forward(self, text: str) -> None:
+        if not text:
+            return
+        sink = self._sink if self._sink is not None else sys.stderr
+        # The sink may be closed or replaced (interpreter shutdown, test capture):
+        # losing forwarded output is better than stopping the drain.
+        with contextlib.suppress(Exception):
+            sink.write(text)
+            sink.flush()
+
+    def feed(self, chunk: bytes) -> None:
+        """Take bytes read from the pipe (called by the pump thread)."""
+        self._forward(self._decoder.decode(chunk))
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        if lines:
+            with self._lock:
+                self._lines.extend(line.decode("utf-8", "replace") for line in lines)
+
+    def eof(self) -> None:
+        """The pipe closed: keep the unterminated last line, release the pipe."""
+        self._forward(self._decoder.decode(b"", final=True))
+        if self._partial:
+            with self._lock:
+                self._lines.append(self._partial.decode("utf-8", "replace"))
+            self._partial = b""
+        with contextlib.suppress(OSError):
+            self._stream.close()
+        self.done.set()
+
+    def text(self) -> str:
+        """Return the kept lines joined with newlines."""
+        with self._lock:
+            return "\n".join(self._lines)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for EOF on the pipe; True if the drain finished."""
+        return self.done.wait(timeout)
+
+
+class _StderrPump:
+    """One daemon thread draining every kernel's stderr pipe through a selector.
+
+    A thread per kernel would cost a thread start (milliseconds on a busy machine) on
+    every launch and hundreds of threads for hundreds of kernels; an asyncio reader
+    would tie the kernel to the loop that launched it. One shared thread does neither.
+    """
+
+    _current: _StderrPump | None = None
+    _create_lock = threading.Lock()
+
+    @classmethod
+    def instance(cls) -> _StderrPump:
+        with cls._create_lock:
+            pump = cls._current
+            # After os.fork() the thread is gone in the child: start a new pump there.
+            if pump is None or pump._pid != os.getpid() or not pump._thread.is_alive():
+                pump = cls._current = cls()
+            return pump
+
+    def __init__(self) -> None:
+        self._pid = os.getpid()
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._pending: list[StderrTail] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="kernel-stderr-pump", daemon=True)
+        self._thread.start()
+
+    def add(self, tail: StderrTail) -> None:
+        with self._lock:
+            self._pending.append(tail)
+        with contextlib.suppress(BlockingIOError):  # a wake-up is already pending
+            os.write(self._wake_w, b"\0")
+
+    def _run(self) -> None:
+        while True:
+            for key, _ in self._selector.select():
+                tail = key.data
+                if tail is None:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._wake_r, 4096)
+                    with self._lock:
+                        pending, self._pending = self._pending, []
+                    for new in pending:
+                        self._selector.register(new.fd, selectors.EVENT_READ, new)
+                    continue
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    tail.feed(chunk)
+                else:
+                    self._selector.unregister(key.fd)
+                    tail.eof()
+
+
+class KernelManager(KernelManagerABC):
+    """Manages a single kernel in a subprocess on this host.
+
+    :param popen: the started kernel (a :class:`subprocess.Popen`, ideally started with
+        ``start_new_session=True``; if its ``stderr`` is a pipe it is drained here).
+    :param files_to_cleanup: files and directories (connection file, ipc sockets and
+        their private directory) removed by :meth:`cleanup`.
+    :param kernel_id: the application's id for this kernel (a new uuid by default).
+    :param interrupt_mode: ``"signal"`` or ``"message"`` (see :meth:`interrupt`).
+    :param connection_info: the kernel's connection info, kept for reference.
+    """
+
+    def __init__(
+        self,
+        popen: subprocess.Popen[Any],
+        files_to_cleanup: Iterable[str] | None = None,
+        *,
+        kernel_id: str | None = None,
+        interrupt_mode: str = "signal",
+        connection_info: dict[str, Any] | None = None,
+        connection_file: str | None = None,
+        stderr_sink: IO[str] | None = None,
+    ) -> None:
+        if interrupt_mode not in ("signal", "message"):
+            raise ValueError(
+                f"interrupt_mode must be 'signal' or 'message', not {interrupt_mode!r}"
+            )
+        self.popen = popen
+        self.pid: int = popen.pid
+        self.files_to_cleanup = list(files_to_cleanup or ())
+        self.kernel_id = kernel_id or str(uuid.uuid4())
+        self.interrupt_mode = interrupt_mode
+        self.connection_info = connection_info
+        self.connection_file = connection_file
+        # start_new_session makes the kernel a session and group leader: pgid == pid.
+        # Remember it now; after the kernel is reaped getpgid() would fail.
+        try:
+            self._pgid: int | None = os.getpgid(popen.pid) if hasattr(os, "getpgid") else None
+        except OSError:
+            self._pgid = None
+        if self._pgid is not None and self._pgid != popen.pid:
+            # Not our own group leader (popen made without start_new_session): never
+            # signal the group, it is the caller's group too.
+            self._pgid = None
+        self._stderr: StderrTail | None = None
+        if popen.stderr is not None:
+            self._stderr = StderrTail(popen.stderr, sink=stderr_sink)
+        self._cleaned = False
+
+    def __repr__(self) -> str:
+        state = "running" if self.popen.returncode is None else f"exited {self.popen.returncode}"
+        return f"<KernelManager {self.kernel_id} pid={self.pid} {state}>"
+
+    # -- state -----------------------------------------------------------------------
+    @property
+    def returncode(self) -> int | None:
+        """The kernel's exit code (negative: killed by that signal), None while running."""
+        return self.popen.poll()
+
+    def stderr_tail(self) -> str:
+        """The last lines the kernel wrote to stderr (empty if not captured)."""
+        return self._stderr.text() if self._stderr is not None else ""
+
+    async def is_alive(self) -> bool:
+        """Is the kernel process still running?"""
+        return self.popen.poll() is None
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to *timeout* seconds for exit; return True if still alive (like is_alive)."""
+        if self.popen.poll() is not None:
+            return False
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pidfd = None
+        if hasattr(os, "pidfd_open"):
+            with contextlib.suppress(OSError):
+                pidfd = os.pidfd_open(self.pid)
+        loop = asyncio.get_running_loop()
+        try:
+            if pidfd is not None:
+                # A pidfd becomes readable when the process exits: an event, not a poll.
+                exited = loop.create_future()
+                try:
+                    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+                except (NotImplementedError, RuntimeError):
+                    os.close(pidfd)
+                    pidfd = None
+                else:
+                    try:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(exited, _remaining(deadline))
+                    finally:
+                        loop.remove_reader(pidfd)
+                    return self.popen.poll() is None
+            delay = 0.001
+            while self.popen.poll() is None:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return True
+                left = _remaining(deadline)
+                await asyncio.sleep(delay if left is None else min(delay, left))
+                delay = min(delay * 2, 0.05)
+            return False
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+    # -- signals ---------------------------------------------------------------------
+    def _signal_group(self, signum: int) -> None:
+        """Send *signum* to the kernel's process group; quiet if nothing is left."""
+        alive = self.popen.poll() is None
+        if self._pgid is not None and hasattr(os, "killpg"):
+            try:
+                # Even after the kernel itself exited, children it left in its group
+                # are still signalled; Linux does not reuse a pid while it is a live pgid.
+                os.killpg(self._pgid, signum)
+            except ProcessLookupError:
+                pass  # group empty: the kernel and all its children have exited
+            except PermissionError:
+                if alive:
+                    raise
+            return
+        if alive:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.send_signal(signum)
+
+    async def signal(self, signum: int) -> None:
+        """Send *signum* to the kernel's whole process group (kernel and its children)."""
+        self._signal_group(signum)
+
+    async def interrupt(self) -> None:
+        """Interrupt the kernel: SIGINT to its process group (``interrupt_mode="signal"``).
+
+        A kernel with ``interrupt_mode="message"`` asked not to get signals (a SIGINT
+        may kill it), so this raises :class:`InterruptModeError`; send
+        ``interrupt_request`` on the control channel instead, which is what
+        ``KernelClient.interrupt()`` does for such kernels.
+        """
+        if self.interrupt_mode == "message":
+            raise InterruptModeError(
+                f"kernel {self.kernel_id} uses interrupt_mode 'message': interrupt it with "
+                "KernelClient.interrupt() (interrupt_request on the control channel), "
+                "not with a signal"
+            )
+        if sys.platform == "win32":  # pragma: no cover - no process groups to signal
+            self.popen.send_signal(_signal.CTRL_C_EVENT)  # type: ignore[attr-defined]
+            return
+        self._signal_group(_signal.SIGINT)
+
+    async def terminate(self) -> None:
+        """Ask the kernel to exit: SIGTERM to its process group. Quiet if already gone."""
+        self._signal_group(_signal.SIGTERM)
+
+    async def kill(self, timeout: float = 5.0) -> None:
+        """SIGKILL the kernel's process group and wait (up to *timeout*) until it is reaped.
+
+        Calling it on a kernel that has already exited is a no-op (apart from killing
+        children the kernel left behind in its group).
+        """
+        self._signal_group(getattr(_signal, "SIGKILL", _signal.SIGTERM))
+        await self.wait(timeout)
+
+    # -- resources -------------------------------------------------------------------
+    async def cleanup(self) -> None:
+        """Remove the connection file, ipc sockets and their private directory.
+
+        Safe to call more than once. Ports reserved for the kernel are released.
+        """
+        for path in self.files_to_cleanup:
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                continue
+        if (
+            not self._cleaned
+            and self.connection_info is not None
+            and (
+                self.connection_info.get("transport", "tcp") == "tcp"
+                and self.popen.poll() is not None
+            )
+        ):
+            from kernel_mgmt.connection import PORT_NAMES, release_ports
+
+            ports = [self.connection_info[n] for n in PORT_NAMES if self.connection_info.get(n)]
+            release_ports(ports, self.connection_info.get("ip", "127.0.0.1"))
+        self._cleaned = True

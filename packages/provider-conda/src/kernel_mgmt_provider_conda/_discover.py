@@ -1,0 +1,574 @@
+"""Find conda environments and the kernel types inside them, without running conda.
+
+Order of precedence (it decides which environment keeps a plain name when two collide,
+as ``conda activate NAME`` would pick it):
+
+1. root prefixes (each one is a ``base`` environment): ``root_prefix`` from the config,
+   ``CONDA_EXE``, ``CONDA_PYTHON_EXE``, ``MAMBA_ROOT_PREFIX``, the executable's answer;
+2. envs dirs: ``CONDA_ENVS_PATH``, ``CONDA_ENVS_DIRS``, ``envs_dirs`` from the config,
+   ``envs_dirs`` in ``.condarc`` files (highest priority file first), the executable's
+   answer, ``<root>/envs``, ``~/.conda/envs``;
+3. the prefixes listed in ``~/.conda/environments.txt``, then the executable's ``envs``.
+
+A folder is an environment when ``conda-meta/history`` exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import _condarc
+from ._cache import Watch, load_json, save_json, unchanged
+from ._config import ENV_CACHE_DIR, CondaConfig
+
+__all__ = ["CondaEnv", "DiscoveryResult", "clear_memory", "discover", "scan"]
+
+CACHE_FORMAT = 1
+WIN = sys.platform == "win32"
+#: Environment variables that change what a scan finds (part of the cache key).
+_ENV_KEYS = (
+    "HOME",
+    "USERPROFILE",
+    "XDG_CONFIG_HOME",
+    "CONDARC",
+    "CONDA_EXE",
+    "CONDA_PYTHON_EXE",
+    "MAMBA_ROOT_PREFIX",
+    "MAMBA_EXE",
+    "CONDA_ENVS_PATH",
+    "CONDA_ENVS_DIRS",
+    "CONDA_PREFIX",
+)
+_NAME_BAD = re.compile(r"[^a-z0-9._-]+")
+_PYTHON_LANG = "python"
+_HISTORY = os.sep + os.path.join("conda-meta", "history")
+_KERNELS = os.sep + os.path.join("share", "jupyter", "kernels")
+_KERNEL_JSON = os.sep + "kernel.json"
+#: argv[0] meaning "a Python" (resolved to the environment's interpreter).
+_BARE_PYTHON = re.compile(r"python(3(\.\d+)?)?")
+
+DiscoveryResult = dict[str, Any]  # {"kernels": [...], "watch": {...}, "warnings": [...], ...}
+
+
+@dataclass
+class CondaEnv:
+    """One environment found on disk."""
+
+    prefix: str
+    name: str  # conda's name: "base", the folder name, or (path-only envs) the folder name
+    named: bool  # in an envs dir or a root: ``conda activate <name>`` works
+    is_base: bool
+    root_prefix: str | None
+    source: str  # where it was found, for messages
+    ident: tuple[int, int]  # (st_dev, st_ino) of conda-meta/history
+
+
+def _home(environ: Mapping[str, str]) -> str:
+    return environ.get("HOME") or environ.get("USERPROFILE") or os.path.expanduser("~")
+
+
+def _norm(path: str) -> str:
+    return os.path.normcase(os.path.abspath(path))
+
+
+def _root_from_exe(exe: str) -> str:
+    """``<root>/bin/conda`` → ``<root>`` (``Scripts``/``condabin``/``Library/bin`` too)."""
+    parent = os.path.dirname(os.path.abspath(exe))
+    if os.path.basename(parent).lower() in ("bin", "scripts", "condabin"):
+        parent = os.path.dirname(parent)
+        if os.path.basename(parent).lower() == "library":  # Windows: <root>/Library/bin
+            parent = os.path.dirname(parent)
+    return parent
+
+
+def sanitize(name: str) -> str:
+    """A kernel-name-safe form of ``name``: lower case, runs of other characters → ``-``."""
+    return _NAME_BAD.sub("-", name.lower()).strip("-") or "env"
+
+
+def python_path(prefix: str) -> str:
+    """The environment's Python interpreter."""
+    return os.path.join(prefix, "python.exe") if WIN else os.path.join(prefix, "bin", "python")
+
+
+class _Scan:
+    """One discovery pass: everything it reads is recorded in ``self.watch``."""
+
+    def __init__(self, cfg: CondaConfig, environ: Mapping[str, str]) -> None:
+        self.cfg = cfg
+        self.environ = environ
+        self.watch = Watch()
+        self.warnings: list[str] = []
+        self.home = _home(environ)
+        from kernel_mgmt import kernelspec
+
+        self.kernelspec = kernelspec
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    # -- locations ---------------------------------------------------------------------
+    def root_prefixes(self, exe_info: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+        env = self.environ
+        candidates: list[tuple[str | None, str]] = [
+            (self.cfg.root_prefix, "config conda.root_prefix"),
+            (_root_from_exe(env["CONDA_EXE"]) if env.get("CONDA_EXE") else None, "CONDA_EXE"),
+            (
+                _root_from_exe(env["CONDA_PYTHON_EXE"]) if env.get("CONDA_PYTHON_EXE") else None,
+                "CONDA_PYTHON_EXE",
+            ),
+            (env.get("MAMBA_ROOT_PREFIX"), "MAMBA_ROOT_PREFIX"),
+            ((exe_info or {}).get("root_prefix"), "conda info"),
+        ]
+        roots: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for path, source in candidates:
+            if not path:
+                continue
+            path = os.path.abspath(os.path.expanduser(path))
+            if _norm(path) in seen:
+                continue
+            seen.add(_norm(path))
+            if not self.watch.exists(path):
+                self.warn(f"conda root prefix {path} (from {source}) does not exist; skipped")
+                continue
+            roots.append((path, source))
+        return roots
+
+    def read_condarc(self, path: str) -> dict[str, Any]:
+        """Parse one .condarc; unreadable files are skipped with a warning naming them."""
+        try:
+            text = self.watch.read_bytes(path).decode("utf-8")
+        except UnicodeDecodeError as e:
+            self.warn(f"cannot read conda config {path}: not UTF-8 ({e.reason}); skipped")
+            return {}
+        except OSError as e:
+            self.warn(f"cannot read conda config {path}: {e.strerror or e}; skipped")
+            return {}
+        return _condarc.parse_condarc(text)
+
+    def condarc_envs_dirs(self, roots: list[tuple[str, str]]) -> list[str]:
+        """``envs_dirs`` from every .condarc conda would read, highest priority first."""
+        primary_root = roots[0][0] if roots else None
+        per_file: list[list[str]] = []
+        for location in _condarc.condarc_search_path(primary_root, self.environ):
+            if location.endswith(os.sep):
+                entries = self.watch.listdir(location) or []
+                files = [
+                    os.path.join(location, e) for e in entries if e.endswith((".yml", ".yaml"))
+                ]
+            else:
+                files = [location] if self.watch.exists(location) else []
+            for path in files:
+                data = self.read_condarc(path)
+                value = data.get("envs_dirs", data.get("envs_path"))
+                if value is None:
+                    continue
+                if isinstance(value, str):
+                    value = [value]
+                if not isinstance(value, list):
+                    self.warn(f"conda config {path}: envs_dirs is not a list; ignored")
+                    continue
+                per_file.append([self.expand(v, path) for v in value])
+        # conda merges sequence settings with later (higher-priority) files first.
+        return [d for dirs in reversed(per_file) for d in dirs if d]
+
+    def expand(self, value: str, origin: str) -> str:
+        """Expand ``~`` and ``$VARS`` as conda does; relative paths are skipped with a warning."""
+        expanded = os.path.expandvars(os.path.expanduser(value))
+        if not os.path.isabs(expanded):
+            self.warn(f"{origin}: envs dir {value!r} is not an absolute path; skipped")
+            return ""
+        return os.path.normpath(expanded)
+
+    def envs_dirs(
+        self, roots: list[tuple[str, str]], exe_info: Mapping[str, Any] | None
+    ) -> list[str]:
+        dirs: list[str] = []
+        for var in ("CONDA_ENVS_PATH", "CONDA_ENVS_DIRS"):
+            for part in (self.environ.get(var) or "").split(os.pathsep):
+                if part:
+                    dirs.append(self.expand(part, var))
+        dirs += [self.expand(d, "config conda.envs_dirs") for d in self.cfg.envs_dirs]
+        dirs += self.condarc_envs_dirs(roots)
+        dirs += (exe_info or {}).get("envs_dirs", [])
+        dirs += [os.path.join(root, "envs") for root, _ in roots]
+        dirs.append(os.path.join(self.home, ".conda", "envs"))
+        unique: list[str] = []
+        seen: set[str] = set()
+        for d in dirs:
+            if d and _norm(d) not in seen:
+                seen.add(_norm(d))
+                unique.append(d)
+        return unique
+
+    def environments_txt(self) -> list[tuple[str, str]]:
+        """Prefixes listed in ``~/.conda/environments.txt`` with ``(prefix, "file:line")``."""
+        path = os.path.join(self.home, ".conda", "environments.txt")
+        if not self.watch.exists(path):
+            return []
+        try:
+            data = self.watch.read_bytes(path)
+        except OSError as e:
+            self.warn(f"cannot read {path}: {e.strerror or e}; skipped")
+            return []
+        listed = []
+        for lineno, raw in enumerate(data.splitlines(), 1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                self.warn(f"{path} line {lineno}: not UTF-8 text; skipped")
+                continue
+            if not line or line.startswith("#"):
+                continue
+            if not os.path.isabs(line) or "\0" in line:
+                self.warn(f"{path} line {lineno}: {line!r} is not an absolute path; skipped")
+                continue
+            listed.append((os.path.normpath(line), f"{path} line {lineno}"))
+        return listed
+
+    def identity(self, prefix: str) -> tuple[int, int] | None:
+        """``(st_dev, st_ino)`` of ``<prefix>/conda-meta/history``: None when not an env.
+
+        The same environment reached through a symlink or another spelling has the same
+        identity, without the cost of ``realpath``.
+        """
+        st = self.watch.stat_result(prefix + _HISTORY)
+        return None if st is None else (st.st_dev, st.st_ino)
+
+    def environments(self, exe_info: Mapping[str, Any] | None) -> list[CondaEnv]:
+        """Every environment, deduplicated (by identity), in order of precedence."""
+        roots = self.root_prefixes(exe_info)
+        envs_dirs = self.envs_dirs(roots, exe_info)
+        root_ids: dict[tuple[int, int], str] = {}
+        for root, _ in roots:
+            ident = self.identity(root)
+            if ident is not None:
+                root_ids.setdefault(ident, root)
+        dir_set = {_norm(d) for d in envs_dirs}
+        found: list[CondaEnv] = []
+        seen: set[tuple[int, int]] = set()
+
+        def root_of(folder: str) -> str | None:
+            return root_ids.get(self.identity(folder))  # type: ignore[arg-type]
+
+        def add(
+            prefix: str, source: str, in_dir: bool | None, root: str | None, strict: bool
+        ) -> None:
+            ident = self.identity(prefix)
+            if ident is None:
+                if strict:
+                    why = "has no conda-meta/history" if os.path.isdir(prefix) else "does not exist"
+                    self.warn(f"conda environment {prefix} (listed in {source}) {why}; skipped")
+                return
+            if ident in seen:
+                return
+            seen.add(ident)
+            is_base = ident in root_ids
+            if in_dir is None:  # listed by path: is it in one of the envs dirs?
+                parent = os.path.dirname(prefix)
+                in_dir = _norm(parent) in dir_set
+                if in_dir:
+                    root = root_of(os.path.dirname(parent))
+            name = "base" if is_base else os.path.basename(prefix.rstrip("/\\")) or prefix
+            found.append(CondaEnv(prefix, name, is_base or in_dir, is_base, root, source, ident))
+
+        for root, source in roots:
+            add(root, source, False, root, strict=False)
+        for d in envs_dirs:
+            entries = self.watch.listdir(d)
+            if not entries:
+                continue
+            root = root_of(os.path.dirname(d))
+            source = f"envs dir {d}"
+            for entry in entries:
+                add(d + os.sep + entry, source, True, root, strict=False)
+        for prefix, source in self.environments_txt():
+            add(prefix, source, None, None, strict=True)
+        for prefix in (exe_info or {}).get("envs", []):
+            add(os.path.normpath(prefix), "conda info", None, None, strict=True)
+        return found
+
+    # -- kernels -----------------------------------------------------------------------
+    def has_ipykernel(self, prefix: str) -> bool:
+        """ipykernel installed: a conda package record, or the package in site-packages."""
+        meta = self.watch.listdir(os.path.join(prefix, "conda-meta")) or []
+        python_version = None
+        for entry in meta:
+            if not entry.endswith(".json"):
+                continue
+            parts = entry[:-5].rsplit("-", 2)  # <name>-<version>-<build>.json
+            if len(parts) != 3:
+                continue
+            if parts[0] == "ipykernel":
+                return True
+            if parts[0] == "python":
+                python_version = ".".join(parts[1].split(".")[:2])
+        if WIN:
+            sites = [os.path.join(prefix, "Lib", "site-packages")]
+        elif python_version:
+            sites = [os.path.join(prefix, "lib", f"python{python_version}", "site-packages")]
+        else:
+            lib = os.path.join(prefix, "lib")
+            sites = [
+                os.path.join(lib, d, "site-packages")
+                for d in self.watch.listdir(lib) or []
+                if d.startswith("python3")
+            ]
+        for site in sites:
+            self.watch.stat(site)  # pip installing ipykernel changes this folder
+            if self.watch.exists(os.path.join(site, "ipykernel", "__init__.py")):
+                return True
+        return False
+
+    def env_kernels(self, env: CondaEnv) -> list[tuple[str, dict[str, Any]]]:
+        """``(kernel key, attributes)`` for each kernel type in ``env``."""
+        ks = self.kernelspec
+        kernels: list[tuple[str, dict[str, Any]]] = []
+        kernels_dir = env.prefix + _KERNELS
+        has_python = False
+        seen: set[str] = set()
+        for entry in self.watch.listdir(kernels_dir) or []:
+            resource_dir = kernels_dir + os.sep + entry
+            if not self.watch.exists(resource_dir + _KERNEL_JSON):
+                continue  # not a kernelspec folder
+            key = entry.lower()
+            if key in seen:
+                continue  # same name, other case: the first wins, as in the spec provider
+            if not ks.NAME_RE.match(key):
+                self.warn(
+                    f"conda env {env.prefix}: kernelspec folder {resource_dir} has an "
+                    "invalid name (allowed: a-z 0-9 . _ -); skipped"
+                )
+                continue
+            try:
+                spec = ks.read_kernel_spec(resource_dir)
+            except ks.InvalidKernelSpec as e:
+                self.warn(f"conda env {env.prefix}: skipping invalid kernelspec {e}")
+                continue
+            seen.add(key)
+            attrs = ks.kernel_attributes(spec, resource_dir)
+            argv = list(attrs["argv"])
+            if _BARE_PYTHON.fullmatch(argv[0]):
+                argv[0] = python_path(env.prefix)  # "python" in an env means the env's python
+            argv = [a.replace("{prefix}", env.prefix) for a in argv]
+            attrs["argv"] = argv
+            has_python = has_python or str(attrs.get("language", "")).lower() == _PYTHON_LANG
+            kernels.append((key, attrs))
+        if not has_python and self.has_ipykernel(env.prefix):
+            key = "python3" if "python3" not in seen else "ipykernel"
+            kernels.append(
+                (
+                    key,
+                    {
+                        "argv": [
+                            python_path(env.prefix),
+                            "-m",
+                            "ipykernel_launcher",
+                            "-f",
+                            "{connection_file}",
+                        ],
+                        "display_name": "Python 3",
+                        "language": _PYTHON_LANG,
+                        "language_info": {"name": _PYTHON_LANG},
+                        "interrupt_mode": "signal",
+                        "env": {},
+                        "metadata": {"debugger": True},
+                    },
+                )
+            )
+        return kernels
+
+    def env_label(self, env: CondaEnv) -> str:
+        if env.named:
+            return env.name
+        home = self.home.rstrip("/\\")
+        if env.prefix.startswith(home + os.sep):
+            return "~" + env.prefix[len(home) :]
+        return env.prefix
+
+    def run(self, exe_info: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+        cfg = self.cfg
+        try:
+            st = os.stat(sys.prefix + _HISTORY)
+            current: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except OSError:
+            current = None  # not running from a conda environment
+        records: list[dict[str, Any]] = []
+        used: set[str] = set()
+        for env in self.environments(exe_info):
+            if env.is_base and not cfg.include_base:
+                continue
+            if not cfg.matches(env.prefix):
+                continue
+            if env.ident == current and not cfg.include_current:
+                continue  # the spec and pyimport providers already list this env's kernels
+            label = self.env_label(env)
+            for key, attrs in self.env_kernels(env):
+                name = sanitize(cfg.name_format.format(env=sanitize(env.name), kernel=key))
+                if name in used:
+                    digest = hashlib.sha1(env.prefix.encode()).hexdigest()
+                    name = f"{name}-{digest[:6]}"
+                    n = 2
+                    while name in used:
+                        name = f"{name.rsplit('~', 1)[0]}~{n}"
+                        n += 1
+                used.add(name)
+                attrs["display_name"] = f"{attrs['display_name']} (conda: {label})"
+                metadata = dict(attrs.get("metadata") or {})
+                metadata["conda"] = {
+                    "env_name": env.name,
+                    "env_prefix": env.prefix,
+                    "is_base": env.is_base,
+                    "kernelspec": key if "resource_dir" in attrs else None,
+                    "root_prefix": env.root_prefix,
+                }
+                # The names nb_conda_kernels used, for tools that read them.
+                metadata["conda_env_name"] = env.name
+                metadata["conda_env_path"] = env.prefix
+                attrs["metadata"] = metadata
+                records.append(
+                    {
+                        "name": name,
+                        "attributes": attrs,
+                        "env": {
+                            "prefix": env.prefix,
+                            "name": env.name,
+                            "default_env": env.name if env.named else env.prefix,
+                            "root_prefix": env.root_prefix,
+                        },
+                    }
+                )
+        return records
+
+
+def scan(cfg: CondaConfig, environ: Mapping[str, str]) -> DiscoveryResult:
+    """Discover every kernel type now (no cache); see the module docstring for the order."""
+    s = _Scan(cfg, environ)
+    exe_info = None
+    if cfg.conda_executable:
+        from ._exe import CondaExecutableError, conda_info, resolve_executable
+
+        try:
+            exe = resolve_executable(cfg.conda_executable, environ)
+            exe_info = conda_info(
+                exe,
+                cfg.executable_timeout,
+                cfg.cache_ttl,
+                cache_directory(cfg, environ),
+                os.path.join(s.home, ".conda", "environments.txt"),
+            )
+        except CondaExecutableError as e:
+            s.warn(f"{e}; using the environments found on disk")
+    kernels = s.run(exe_info)
+    return {
+        "format": CACHE_FORMAT,
+        "created": time.time(),
+        "racy": s.watch.racy(),
+        "kernels": kernels,
+        "watch": s.watch.sigs,
+        "warnings": s.warnings,
+    }
+
+
+# -- caching ----------------------------------------------------------------------------
+_memory: dict[str, DiscoveryResult] = {}
+_lock = threading.Lock()
+_writers: list[threading.Thread] = []
+
+
+def wait_for_writes(timeout: float = 10.0) -> None:
+    """Wait until the disk cache files being written in the background are written."""
+    while _writers:
+        _writers.pop().join(timeout)
+
+
+def cache_directory(cfg: CondaConfig, environ: Mapping[str, str]) -> str | None:
+    """Where discovery results are kept on disk (None: disk cache off)."""
+    if cfg.cache_ttl <= 0:
+        return None
+    if cfg.cache_dir:
+        return os.path.expanduser(cfg.cache_dir)
+    if environ.get(ENV_CACHE_DIR):
+        return environ[ENV_CACHE_DIR]
+    import platformdirs  # deferred: only needed on a cache miss
+
+    return os.path.join(platformdirs.user_cache_dir("kernel_mgmt", appauthor=False), "conda")
+
+
+def cache_key(cfg: CondaConfig, environ: Mapping[str, str]) -> str:
+    """Hash of everything besides the watched files that shapes a scan's result."""
+    from . import __version__
+
+    parts = [
+        CACHE_FORMAT,
+        __version__,
+        cfg.fingerprint(),
+        [environ.get(k) for k in _ENV_KEYS],
+        environ.get("PATH") if cfg.conda_executable else None,
+        sys.prefix,
+        list(_condarc.SYSTEM_DIRS),
+    ]
+    return hashlib.sha1(json.dumps(parts).encode()).hexdigest()
+
+
+def _fresh(entry: Any, ttl: float, now: float) -> bool:
+    if not isinstance(entry, dict) or entry.get("format") != CACHE_FORMAT:
+        return False
+    age = now - entry.get("created", 0)
+    limit = min(ttl, 1.0) if entry.get("racy") else ttl
+    return 0 <= age < limit and unchanged(entry["watch"])
+
+
+def discover(cfg: CondaConfig, environ: Mapping[str, str] | None = None) -> DiscoveryResult:
+    """Discovery result from memory, then disk, then a fresh scan; new warnings are emitted.
+
+    Warnings are emitted only when a scan runs, not on every cache hit.
+    """
+    environ = os.environ if environ is None else environ
+    key = cache_key(cfg, environ)
+    now = time.time()
+    ttl = cfg.cache_ttl
+    with _lock:
+        entry = _memory.get(key)
+        if ttl > 0 and _fresh(entry, ttl, now):
+            return entry  # type: ignore[return-value]
+        folder = cache_directory(cfg, environ)
+        disk = os.path.join(folder, f"kernels-{key[:20]}.json") if folder else None
+        if disk:
+            entry = load_json(disk)
+            if _fresh(entry, ttl, now):
+                _memory[key] = entry
+                return entry  # type: ignore[return-value]
+        entry = scan(cfg, environ)
+        if ttl > 0:
+            _memory[key] = entry
+            if disk:
+                # Off the caller's path; not a daemon, so a short-lived CLI still writes it.
+                writer = threading.Thread(target=save_json, args=(disk, entry), name="conda-cache")
+                writer.start()
+                _writers.append(writer)
+    from ._util import report
+
+    for message in entry["warnings"]:
+        report(message)
+    return entry
+
+
+def clear_memory() -> None:
+    """Forget in-memory results, as a new process would (tests and benchmarks use it)."""
+    wait_for_writes()
+    with _lock:
+        _memory.clear()
+    from . import _exe
+
+    _exe.clear_memory()

@@ -1,0 +1,1 @@
+"""Example kernels: ``python -m wrapper_kernel.examples.echo`` and ``...examples.plot``."""

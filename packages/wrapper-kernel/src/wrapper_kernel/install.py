@@ -1,0 +1,137 @@
+"""``python -m mykernel install``: write a kernelspec that starts this kernel.
+
+The kernelspec's ``argv`` runs the same module with this interpreter (``sys.executable``), so
+the kernel finds the packages it was installed with, whichever environment a frontend runs in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from typing import Any
+
+from .kernelbase import Kernel
+
+__all__ = ["install", "kernel_spec", "main"]
+
+USAGE = """\
+usage: python -m MODULE install [--user | --sys-prefix | --prefix PREFIX]
+                                [--name NAME] [--display-name DISPLAY_NAME]
+
+Install the kernelspec for this kernel. Without --user/--sys-prefix/--prefix it goes to
+the system-wide Jupyter directory (may need root)."""
+
+
+def _main_module() -> tuple[str | None, str | None]:
+    """(module name, script path) of the program being run, for the kernelspec's argv."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        name = spec.name
+        if name.endswith(".__main__"):
+            name = name[: -len(".__main__")]
+        return name, None
+    path = getattr(main, "__file__", None)
+    return None, os.path.abspath(path) if path else None
+
+
+def default_kernel_name(kernel_class: type[Kernel], module: str | None = None) -> str:
+    """``kernel_class.kernel_name``, else the module's last component, made a valid name."""
+    if kernel_class.kernel_name:
+        return kernel_class.kernel_name
+    base = (module or kernel_class.__module__ or kernel_class.__name__).rsplit(".", 1)[-1]
+    if base in ("__main__", ""):
+        base = kernel_class.__name__
+    name = re.sub(r"[^a-z0-9._-]+", "-", base.lower()).strip("-")
+    return name or "kernel"
+
+
+def kernel_spec(
+    kernel_class: type[Kernel],
+    *,
+    module: str | None = None,
+    script: str | None = None,
+    display_name: str | None = None,
+) -> dict[str, Any]:
+    """The kernel.json content that starts ``kernel_class`` with this interpreter."""
+    if module is None and script is None:
+        module, script = _main_module()
+    if module is None and script is None:
+        module = kernel_class.__module__
+    launch = ["-m", module] if module else [script]
+    return {
+        "argv": [sys.executable, *launch, "-f", "{connection_file}"],
+        "display_name": display_name or kernel_class.display_name or kernel_class.implementation,
+        "language": kernel_class.language or "text",
+        "interrupt_mode": kernel_class.interrupt_mode,
+        "metadata": {"debugger": False},
+    }
+
+
+def install(
+    kernel_class: type[Kernel],
+    *,
+    user: bool = False,
+    prefix: str | None = None,
+    name: str | None = None,
+    display_name: str | None = None,
+    module: str | None = None,
+    script: str | None = None,
+) -> str:
+    """Install the kernelspec for ``kernel_class``; returns the installed folder."""
+    from kernel_mgmt.kernelspec import install_kernel_spec, write_kernel_spec
+
+    if module is None and script is None:
+        module, script = _main_module()
+    name = name or default_kernel_name(kernel_class, module)
+    spec = kernel_spec(kernel_class, module=module, script=script, display_name=display_name)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, name)
+        write_kernel_spec(source, spec)
+        return install_kernel_spec(source, name, user=user, prefix=prefix, replace=True)
+
+
+def main(kernel_class: type[Kernel], argv: list[str] | None = None) -> int:
+    """The ``install`` command line; returns the exit status."""
+    args = list(sys.argv[2:] if argv is None else argv)
+    opts: dict[str, Any] = {"user": False, "prefix": None, "name": None, "display_name": None}
+    i = 0
+    try:
+        while i < len(args):
+            arg, eq, value = args[i].partition("=")
+            if arg in ("-h", "--help"):
+                print(USAGE)
+                return 0
+            if arg == "--user":
+                opts["user"] = True
+            elif arg == "--sys-prefix":
+                opts["prefix"] = sys.prefix
+            elif arg in ("--prefix", "--name", "--display-name"):
+                if not eq:
+                    i += 1
+                    if i >= len(args):
+                        raise ValueError(f"{arg} needs a value")
+                    value = args[i]
+                opts[arg[2:].replace("-", "_")] = value
+            else:
+                raise ValueError(f"unknown option {args[i]!r}")
+            i += 1
+        if opts["user"] and opts["prefix"]:
+            raise ValueError("give one of --user, --sys-prefix and --prefix")
+    except ValueError as e:
+        print(f"error: {e}\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        path = install(kernel_class, **opts)
+    except (OSError, ValueError) as e:
+        where = "--user" if opts["user"] else opts["prefix"] or "the system directory"
+        print(
+            f"error: could not install the kernelspec into {where}: {e}\n"
+            "Try --user (your home directory) or --sys-prefix (this environment).",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"Installed kernelspec {os.path.basename(path)} in {path}")
+    return 0

@@ -1,0 +1,179 @@
+"""BlockingKernelClient and ClientInThread against a real ipykernel."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+import time
+
+import pytest
+
+from kernel_mgmt.client import BlockingKernelClient, ClientInThread, KernelDied, LoopThread
+from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
+
+IPYKERNEL = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+@pytest.fixture(autouse=True)
+def jupyter_dirs(tmp_path, monkeypatch):
+    runtime = tmp_path / "runtime"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "path"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    yield runtime
+    left = list(runtime.glob("kernel-*.json")) if runtime.exists() else []
+    assert not left, f"connection files left behind: {left}"
+
+
+@pytest.fixture
+def launched():
+    """Launch ipykernel on a private loop thread, as start_kernel_blocking does."""
+    thread = LoopThread()
+    info, km = thread.run(SubprocessKernelLauncher(IPYKERNEL).launch(), 30)
+    yield thread, info, km
+
+    async def dispose():
+        await km.kill()
+        await km.cleanup()
+
+    if thread.alive:
+        thread.run(dispose(), 15)
+        thread.stop()
+    else:
+        asyncio.run(dispose())
+    assert km.returncode is not None, "kernel process survived the test"
+
+
+@pytest.fixture
+def bkc(launched):
+    thread, info, km = launched
+    kc = BlockingKernelClient(info, manager=km, _loop_thread=thread)
+    kc.wait_for_ready(timeout=30)
+    yield kc
+    kc.shutdown_or_terminate(timeout=2)
+    kc.close()
+
+
+def test_every_request_gets_its_reply(bkc):
+    r = bkc.execute("a = 6 * 7")
+    assert (r.msg_type, r.content["status"]) == ("execute_reply", "ok")
+    assert bkc.complete("import o", 8).content["matches"]
+    assert bkc.inspect("len").content["found"]
+    assert bkc.history(hist_access_type="tail", n=3).msg_type == "history_reply"
+    assert bkc.kernel_info().content["implementation"] == "ipython"
+    assert bkc.kernel_info_dict["implementation"] == "ipython"
+    assert bkc.comm_info().msg_type == "comm_info_reply"
+    assert bkc.is_complete("x = (").content["status"] == "incomplete"
+    msg_id = bkc.execute("b = 1", reply=False)
+    assert isinstance(msg_id, str) and msg_id
+    assert bkc.shutdown().msg_type == "shutdown_reply"
+
+
+def test_execute_interactive_output_and_input(bkc, capsys):
+    reply = bkc.execute_interactive("print('hello')\n6 * 7", timeout=30)
+    assert reply.content["status"] == "ok"
+    assert capsys.readouterr().out == "hello\n42\n"
+
+    def stdin_hook(msg):
+        # Runs in a thread of its own: blocking here does not stall the client.
+        time.sleep(0.05)
+        bkc.input("blue", parent=msg)
+
+    outputs = []
+    reply = bkc.execute_interactive(
+        "c = input('colour? ')\nprint(c.upper())",
+        output_hook=outputs.append,
+        stdin_hook=stdin_hook,
+        timeout=30,
+    )
+    assert reply.content["status"] == "ok"
+    assert [m.content["text"] for m in outputs if m.msg_type == "stream"] == ["BLUE\n"]
+
+
+def test_timeout_raises_builtin_timeouterror_then_interrupt(bkc):
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        bkc.execute("import time; time.sleep(30)", timeout=0.3)
+    assert time.monotonic() - t0 < 2
+    bkc.interrupt()
+    # The interrupted execution's reply is dropped (its request timed out). A request that
+    # reaches ipykernel while it handles the KeyboardInterrupt is aborted (stop_on_error);
+    # the one after works.
+    assert bkc.execute("1", timeout=10).content["status"] in ("ok", "aborted")
+    assert bkc.execute("1", timeout=10).content["status"] == "ok"
+
+
+def test_kernel_death_fails_pending_blocking_request(bkc):
+    threading.Timer(0.3, os.kill, (bkc.manager.pid, signal.SIGKILL)).start()
+    t0 = time.monotonic()
+    with pytest.raises(KernelDied):
+        bkc.execute("import time; time.sleep(30)", timeout=10)
+    assert time.monotonic() - t0 < 2.5
+    assert not bkc.is_alive()
+
+
+async def test_blocking_client_inside_running_event_loop(launched):
+    """A Jupyter cell or pytest-asyncio test already runs a loop: the client still works."""
+    thread, info, km = launched
+    asyncio.get_running_loop()  # we are inside a running loop
+    kc = BlockingKernelClient(info, manager=km, _loop_thread=thread)
+    try:
+        kc.wait_for_ready(timeout=30)
+        assert kc.execute("x = 1").content["status"] == "ok"
+    finally:
+        kc.shutdown_or_terminate(timeout=2)
+        kc.close()
+
+
+async def test_blocking_client_own_loop_inside_running_loop(tmp_path):
+    """Without a launcher thread: the client makes its own loop thread."""
+    info, km = await SubprocessKernelLauncher(IPYKERNEL).launch()
+    kc = BlockingKernelClient(info, manager=km)
+    try:
+        kc.wait_for_ready(timeout=30)
+        assert kc.kernel_info().msg_type == "kernel_info_reply"
+    finally:
+        kc.shutdown_or_terminate(timeout=2)
+        kc.close()
+        await km.kill()
+        await km.cleanup()
+
+
+def test_handler_calling_blocking_method_is_refused(bkc):
+    errors = []
+
+    def handler(msg):
+        try:
+            bkc.kernel_info()
+        except RuntimeError as e:
+            errors.append(str(e))
+
+    bkc.add_handler(handler, "shell")
+    bkc.execute("1")
+    bkc.remove_handler(handler)
+    assert errors and "deadlock" in errors[0]
+
+
+def test_client_in_thread(launched):
+    thread, info, km = launched
+    cit = ClientInThread(info, manager=km)
+    replies = []
+    got = threading.Event()
+
+    def on_shell(msg, channel):
+        replies.append(msg)
+        got.set()
+
+    cit.start()
+    try:
+        assert cit.kernel_responding.wait(30)
+        cit.add_handler(on_shell, "shell")
+        msg_id = cit.execute("1 + 1")
+        assert got.wait(10)
+        assert replies[0].parent_header["msg_id"] == msg_id
+    finally:
+        cit.close()

@@ -1,0 +1,155 @@
+"""`kernel-mgmt` CLI: list/providers tables and JSON, --help/--version, the light hot path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kernel_mgmt import __version__
+from kernel_mgmt.cli import main
+
+BIN = os.path.dirname(sys.executable)
+ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+@pytest.fixture
+def specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    kernels = tmp_path / "jp" / "kernels"
+    for name, display in [("zeta", "Zeta Lang"), ("alpha", "Alpha Lang")]:
+        (kernels / name).mkdir(parents=True)
+        spec = {"argv": ARGV, "display_name": display, "language": name[:2]}
+        (kernels / name / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jp"))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "spec,pyimport")
+    monkeypatch.delenv("KERNEL_MGMT_CONFIG", raising=False)
+    return kernels
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*args], capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
+    )
+
+
+def test_list_table(specs: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["TYPE", "ID", "DISPLAY", "NAME", "LANGUAGE", "PROVIDER"]
+    rows = [line.split() for line in lines[2:]]
+    assert ["spec/alpha", "Alpha", "Lang", "al", "spec"] in rows
+    assert ["spec/zeta", "Zeta", "Lang", "ze", "spec"] in rows
+    assert any(r[0] == "pyimport/kernel" for r in rows)
+
+
+def test_list_json(specs: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["list", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kernels"]["spec/alpha"]["resource_dir"] == str(specs / "alpha")
+    assert data["problems"] == []
+
+
+def test_list_empty(specs: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "")
+    assert main(["list"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "No kernel types found" in captured.err
+    assert main(["list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"kernels": {}, "problems": []}
+
+
+def test_providers(specs: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "spec")
+    assert main(["providers", "--json"]) == 0
+    infos = {i["id"]: i for i in json.loads(capsys.readouterr().out)}
+    assert infos["spec"]["status"] == "ok"
+    assert infos["spec"]["distribution"] == "kernel-mgmt-provider-spec"
+    assert infos["spec"]["version"] == __version__
+    assert infos["spec"]["kernels"] >= 2
+    assert infos["pyimport"]["status"] == "disabled"
+    assert "KERNEL_MGMT_PROVIDERS" in infos["pyimport"]["reason"]
+    assert main(["providers"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["ID", "DISTRIBUTION", "VERSION", "STATUS", "KERNELS", "REASON"]
+    assert any(
+        line.split()[:4] == ["spec", "kernel-mgmt-provider-spec", __version__, "ok"]
+        for line in table
+    )
+
+
+def test_bad_config_is_an_error_naming_the_file(specs, tmp_path, capsys, monkeypatch) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[providers]\ntimeout = 'x'\n")
+    monkeypatch.setenv("KERNEL_MGMT_CONFIG", str(bad))
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "providers.timeout" in err
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"kernel-mgmt {__version__}"
+    for args in (["--help"], ["list", "--help"], ["providers", "--help"]):
+        with pytest.raises(SystemExit) as info:
+            main(args)
+        assert info.value.code == 0
+        assert "usage: kernel-mgmt" in capsys.readouterr().out
+    assert main([]) == 2  # no command: help, non-zero
+
+
+def test_run_help_when_runner_exists(capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("kernel_mgmt.runner", reason="runner.py is written by another builder")
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--help"])
+    assert info.value.code == 0
+    assert "usage: kernel-mgmt run" in capsys.readouterr().out
+
+
+def test_console_script_and_module_entry(specs: Path) -> None:
+    out = run(os.path.join(BIN, "kernel-mgmt"), "list", "--json")
+    assert out.returncode == 0, out.stderr
+    assert "spec/zeta" in json.loads(out.stdout)["kernels"]
+    out = run(sys.executable, "-m", "kernel_mgmt", "--version")
+    assert out.stdout.strip() == f"kernel-mgmt {__version__}"
+    out = run(sys.executable, "-m", "kernel_mgmt.discovery")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "spec/alpha" in lines and "spec/zeta" in lines and "pyimport/kernel" in lines
+
+
+def test_list_hot_path_stays_light(specs: Path) -> None:
+    """No jsonschema, zmq, asyncio or ipykernel on `kernel-mgmt list` (python -X importtime)."""
+    out = run(sys.executable, "-X", "importtime", "-m", "kernel_mgmt", "list")
+    assert out.returncode == 0
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    for heavy in ("jsonschema", "zmq", "zmq.asyncio", "asyncio", "ipykernel", "IPython"):
+        assert heavy not in imported, heavy
+    assert "kernel_mgmt.kernelspec" in imported  # the spec provider did load
+
+
+def test_problems_go_to_stderr_once(tmp_path: Path, specs: Path) -> None:
+    """A broken provider installed as a real dist-info on sys.path: listed problem, exit 0."""
+    site = tmp_path / "site"
+    info = site / "km_broken-0.3.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: km-broken\nVersion: 0.3\n")
+    (info / "entry_points.txt").write_text("[kernel_mgmt]\nbroken = km_broken_missing\n")
+    env = {"PYTHONPATH": str(site), "KERNEL_MGMT_PROVIDERS": "spec,broken"}
+    out = run(os.path.join(BIN, "kernel-mgmt"), "list", env=env)
+    assert out.returncode == 0
+    assert "spec/alpha" in out.stdout
+    problem_lines = [line for line in out.stderr.splitlines() if "broken" in line]
+    assert len(problem_lines) == 1, out.stderr
+    assert "km-broken 0.3" in problem_lines[0] and "km_broken_missing" in problem_lines[0]
+    out = run(os.path.join(BIN, "kernel-mgmt"), "providers", "--json", env=env)
+    infos = {i["id"]: i for i in json.loads(out.stdout)}
+    assert infos["broken"]["status"] == "failed"
+    assert "ModuleNotFoundError" in infos["broken"]["reason"]

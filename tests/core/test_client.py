@@ -1,0 +1,349 @@
+"""The asyncio KernelClient against a real ipykernel over real ZeroMQ sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from kernel_mgmt.client import AsyncKernelClient, IOLoopKernelClient, KernelClient, KernelDied
+from kernel_mgmt.connection import write_connection_file
+from kernel_mgmt.protocol import Session
+from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
+
+IPYKERNEL = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+@pytest.fixture(autouse=True)
+def jupyter_dirs(tmp_path, monkeypatch):
+    """Private Jupyter/IPython dirs; afterwards no connection file may be left."""
+    runtime = tmp_path / "runtime"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "path"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    yield runtime
+    left = list(runtime.glob("kernel-*.json")) if runtime.exists() else []
+    assert not left, f"connection files left behind: {left}"
+
+
+@pytest.fixture
+async def kernel():
+    """A running ipykernel: (connection_info, manager); killed and cleaned up afterwards."""
+    managers = []
+
+    async def launch(cmd=IPYKERNEL, **kw):
+        info, km = await SubprocessKernelLauncher(cmd, **kw).launch()
+        managers.append(km)
+        return info, km
+
+    yield launch
+    for km in managers:
+        await km.kill()
+        await km.cleanup()
+        assert km.returncode is not None, "kernel process survived the test"
+
+
+@pytest.fixture
+async def client(kernel):
+    info, km = await kernel()
+    kc = KernelClient(info, manager=km)
+    await kc.wait_for_ready(timeout=30)
+    yield kc
+    await kc.shutdown_or_terminate(timeout=2)
+    kc.close()
+
+
+def test_aliases():
+    assert AsyncKernelClient is KernelClient
+    assert IOLoopKernelClient is KernelClient
+
+
+async def test_wait_for_ready_gives_kernel_info(kernel):
+    info, km = await kernel()
+    kc = KernelClient(info, manager=km)
+    try:
+        reply = await kc.wait_for_ready(timeout=30)
+        assert reply.msg_type == "kernel_info_reply"
+        assert kc.kernel_info_dict["implementation"] == "ipython"
+        assert kc.owned_kernel
+        for sock in kc.sockets.values():
+            assert sock.getsockopt(zmq.RECONNECT_IVL) == 10
+    finally:
+        await kc.shutdown_or_terminate(timeout=2)
+        await kc.close()  # awaitable, as in the seed's example
+    assert km.returncode == 0, "shutdown_request should let the kernel exit cleanly"
+
+
+async def test_every_request_gets_its_reply(client):
+    kc = client
+    r = await kc.execute("a = 6 * 7")
+    assert (r.msg_type, r.content["status"]) == ("execute_reply", "ok")
+    r = await kc.execute("a", user_expressions={"x": "a + 1"})
+    assert r.content["user_expressions"]["x"]["data"]["text/plain"] == "43"
+    r = await kc.complete("import o", 8)
+    assert r.msg_type == "complete_reply" and "os" in r.content["matches"]
+    r = await kc.inspect("len")
+    assert r.msg_type == "inspect_reply" and r.content["found"]
+    r = await kc.history(hist_access_type="tail", n=5)
+    assert r.msg_type == "history_reply" and r.content["status"] == "ok"
+    r = await kc.kernel_info()
+    assert r.msg_type == "kernel_info_reply"
+    r = await kc.comm_info()
+    assert r.msg_type == "comm_info_reply" and r.content["comms"] == {}
+    r = await kc.is_complete("for i in range(3):")
+    assert r.msg_type == "is_complete_reply" and r.content["status"] == "incomplete"
+    fut = kc.execute("1")
+    assert fut.jupyter_msg_id
+    assert (await fut).parent_header["msg_id"] == fut.jupyter_msg_id
+    r = await kc.shutdown()
+    assert r.msg_type == "shutdown_reply" and r.content["restart"] is False
+    assert not await kc.manager.wait(10)
+
+
+async def test_execute_waits_for_idle(client):
+    seen = []
+    client.add_handler(lambda msg, channel: seen.append(msg.msg_type), "iopub")
+    await client.execute("print('hi')", idle_timeout=5, raise_on_no_idle=True)
+    # All of this request's IOPub traffic has arrived once the idle status was seen.
+    assert seen[-1] == "status" and "stream" in seen
+
+
+async def test_execute_interactive_prints_like_jupyter_client(client, capsys):
+    reply = await client.execute_interactive(
+        "import sys\nprint('out')\nprint('err', file=sys.stderr)\n6 * 7", timeout=30
+    )
+    assert reply.content["status"] == "ok"
+    captured = capsys.readouterr()
+    assert captured.out == "out\n42\n"
+    assert captured.err == "err\n"
+    reply = await client.execute_interactive("1/0", timeout=30)
+    assert reply.content["status"] == "error"
+    assert "ZeroDivisionError" in capsys.readouterr().err
+
+
+async def test_execute_interactive_output_hook_sees_only_its_request(client):
+    outputs = []
+    await client.execute("print('other')")
+    reply = await client.execute_interactive(
+        "print('mine')", output_hook=outputs.append, timeout=30
+    )
+    assert reply.content["status"] == "ok"
+    texts = [m.content["text"] for m in outputs if m.msg_type == "stream"]
+    assert texts == ["mine\n"]
+    assert outputs[-1].msg_type == "status"
+    assert outputs[-1].content["execution_state"] == "idle"
+
+
+async def test_input_answered_by_stdin_hook(client, capsys):
+    prompts = []
+
+    def answer(msg):
+        prompts.append(msg.content["prompt"])
+        return "Ada"
+
+    reply = await client.execute_interactive(
+        "name = input('who? ')\nprint('hello', name)", stdin_hook=answer, timeout=30
+    )
+    assert reply.content["status"] == "ok"
+    assert prompts == ["who? "]
+    assert "hello Ada" in capsys.readouterr().out
+
+
+async def test_async_stdin_hook_calling_input(client):
+    async def answer(msg):
+        client.input("7", parent=msg)
+
+    outputs = []
+    await client.execute_interactive(
+        "x = int(input())\nprint(x * 6)", stdin_hook=answer, output_hook=outputs.append
+    )
+    assert [m.content["text"] for m in outputs if m.msg_type == "stream"] == ["42\n"]
+
+
+async def test_interrupt_sleep_gives_keyboardinterrupt(client):
+    fut = client.execute("import time; time.sleep(30)")
+    await asyncio.sleep(0.3)  # let the kernel enter the sleep
+    t0 = time.monotonic()
+    assert await client.interrupt() is None  # signal mode: the manager sends SIGINT
+    reply = await asyncio.wait_for(fut, 5)
+    assert time.monotonic() - t0 < 2
+    assert reply.content["status"] == "error"
+    assert reply.content["ename"] == "KeyboardInterrupt"
+    # The kernel survives the interrupt.
+    assert (await client.execute("1 + 1")).content["status"] == "ok"
+
+
+async def test_interrupt_message_mode(kernel):
+    info, km = await kernel(interrupt_mode="message")
+    kc = KernelClient(info, manager=km)
+    try:
+        await kc.wait_for_ready(timeout=30)
+        fut = kc.execute("import time; time.sleep(30)")
+        await asyncio.sleep(0.3)
+        t0 = time.monotonic()
+        r = await kc.interrupt()
+        assert r.msg_type == "interrupt_reply"  # interrupt_request went on control
+        reply = await asyncio.wait_for(fut, 5)
+        assert time.monotonic() - t0 < 2
+        assert reply.content["ename"] == "KeyboardInterrupt"
+    finally:
+        await kc.shutdown_or_terminate(timeout=2)
+        kc.close()
+
+
+async def test_sigkill_fails_pending_request(client):
+    fut = client.execute("import time; time.sleep(30)")
+    await asyncio.sleep(0.2)
+    t0 = time.monotonic()
+    os.kill(client.manager.pid, signal.SIGKILL)
+    with pytest.raises(KernelDied) as info:
+        await asyncio.wait_for(fut, 5)
+    assert time.monotonic() - t0 < 2
+    assert info.value.returncode == -signal.SIGKILL
+    assert "-9" in str(info.value)
+    # Later requests fail at once rather than hang.
+    with pytest.raises(KernelDied):
+        await asyncio.wait_for(client.kernel_info(), 1)
+
+
+async def test_heartbeat_notices_death_of_unowned_kernel(kernel):
+    info, km = await kernel()
+    kc = KernelClient(info)  # no manager: only the heartbeat can tell
+    try:
+        await kc.wait_for_ready(timeout=30)
+        assert not kc.owned_kernel
+        fut = kc.execute("import time; time.sleep(30)")
+        await asyncio.sleep(0.2)
+        t0 = time.monotonic()
+        os.kill(km.pid, signal.SIGKILL)
+        with pytest.raises(KernelDied, match="heartbeat"):
+            await asyncio.wait_for(fut, 10)
+        assert time.monotonic() - t0 < 3
+    finally:
+        kc.close()
+
+
+async def test_kernel_exiting_at_startup_fails_wait_for_ready_fast(kernel):
+    code = "import sys; sys.stderr.write('cannot start: no GPU\\n'); sys.exit(3)"
+    info, km = await kernel([sys.executable, "-c", code, "{connection_file}"])
+    kc = KernelClient(info, manager=km)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(KernelDied) as exc:
+            await kc.wait_for_ready(timeout=30)
+    finally:
+        kc.close()
+    assert time.monotonic() - t0 < 5
+    assert exc.value.returncode == 3
+    assert "exit code 3" in str(exc.value)
+    assert "cannot start: no GPU" in str(exc.value)
+    await km.cleanup()
+
+
+async def test_wait_for_ready_times_out(kernel):
+    # A process that lives but never speaks the protocol.
+    info, km = await kernel([sys.executable, "-c", "import time; time.sleep(60)", "{connection_file}"])
+    kc = KernelClient(info, manager=km)
+    try:
+        with pytest.raises(TimeoutError, match="did not become ready"):
+            await kc.wait_for_ready(timeout=0.5)
+    finally:
+        await kc.shutdown_or_terminate(timeout=0.5)
+        kc.close()
+
+
+async def test_handlers_add_and_remove(client):
+    got = []
+
+    def one_arg(msg):
+        got.append(("one", msg.msg_type))
+
+    def two_args(msg, channel):
+        got.append((channel, msg.msg_type))
+
+    client.add_handler(one_arg, "shell")
+    client.add_handler(two_args, {"shell", "iopub"})
+    await client.execute("pass", idle_timeout=5)
+    assert ("one", "execute_reply") in got
+    assert ("shell", "execute_reply") in got and ("iopub", "status") in got
+    client.remove_handler(one_arg)
+    client.remove_handler(two_args, "iopub")
+    got.clear()
+    await client.execute("pass", idle_timeout=5)
+    assert got == [("shell", "execute_reply")]
+    with pytest.raises(ValueError, match="invalid channel"):
+        client.add_handler(one_arg, "hb")
+
+
+async def test_shutdown_or_terminate_on_dead_kernel(client):
+    km = client.manager
+    await km.kill()
+    await client.shutdown_or_terminate(timeout=1)  # no hang, no error
+    assert km.returncode is not None
+
+
+async def test_bad_signatures_are_dropped(tmp_path):
+    """A forged message is logged and dropped; the real reply still arrives."""
+    info = {"transport": "tcp", "ip": "127.0.0.1", "key": "a" * 64}
+    ctx = zmq.asyncio.Context.instance()
+    socks = {}
+    for name, kind in (
+        ("shell", zmq.ROUTER),
+        ("control", zmq.ROUTER),
+        ("stdin", zmq.ROUTER),
+        ("iopub", zmq.PUB),
+        ("hb", zmq.REP),
+    ):
+        s = ctx.socket(kind)
+        s.linger = 0
+        info[f"{name}_port"] = s.bind_to_random_port("tcp://127.0.0.1")
+        socks[name] = s
+    good = Session(key=info["key"])
+    forged = Session(key="b" * 64)
+    kc = KernelClient(info, use_heartbeat=False)
+    try:
+        fut = kc.kernel_info()
+        req = good.deserialize(await asyncio.wait_for(socks["shell"].recv_multipart(), 5))
+        idents = req.idents
+        forged.send(socks["shell"], "kernel_info_reply", {"status": "ok", "f": 1}, parent=req, idents=idents)
+        await socks["shell"].send_multipart([*idents, b"garbage"])
+        good.send(socks["shell"], "kernel_info_reply", {"status": "ok", "f": 0}, parent=req, idents=idents)
+        reply = await asyncio.wait_for(fut, 5)
+        assert reply.content["f"] == 0
+        assert kc._tasks and not any(t.done() for t in kc._tasks)
+    finally:
+        kc.close()
+        for s in socks.values():
+            s.close()
+
+
+async def test_closed_client_refuses_requests(kernel):
+    info, km = await kernel()
+    kc = KernelClient(info, manager=km)
+    kc.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        kc.kernel_info()
+    await km.kill()
+    await km.cleanup()
+
+
+def test_client_created_outside_loop_starts_on_first_use(tmp_path):
+    path, info = write_connection_file(str(tmp_path / "k.json"))
+    kc = KernelClient(info)  # no running loop yet
+
+    async def use():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(kc.kernel_info(), 0.1)
+
+    try:
+        asyncio.run(use())
+    finally:
+        kc.close()
+        os.unlink(path)

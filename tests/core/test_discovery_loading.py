@@ -1,0 +1,405 @@
+"""Robust provider loading from entry points: failures are reported once with the provider id,
+distribution and version, and every other provider's kernels still appear. Entry points are
+in-process stand-ins here (fast); tests/integration installs real ones."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kernel_mgmt.discovery import (
+    ENTRY_POINT_GROUP,
+    OLD_ENTRY_POINT_GROUP,
+    KernelFinder,
+    KernelProviderBase,
+    scan_entry_points,
+)
+from kernel_mgmt.hookspecs import hookimpl
+
+
+class Dist:
+    def __init__(self, name: str, version: str = "1.0") -> None:
+        self.name = name
+        self.version = version
+
+
+class FakeEntryPoint:
+    """Quacks like importlib.metadata.EntryPoint; ``load`` runs a callable we choose."""
+
+    def __init__(
+        self,
+        name: str,
+        loader: Callable[[], Any],
+        dist: str = "dist-x",
+        group: str = ENTRY_POINT_GROUP,
+    ) -> None:
+        self.name = name
+        self.group = group
+        self.value = f"{dist.replace('-', '_')}:provider"
+        self.dist = Dist(dist)
+        self._loader = loader
+        self.loaded = False
+
+    def load(self) -> Any:
+        self.loaded = True
+        return self._loader()
+
+
+def provider(names: list[str], **kw: Any) -> Callable[[], Any]:
+    def load() -> Any:
+        mod = types.ModuleType("fake_provider")
+
+        @hookimpl
+        def find_kernels():
+            for n in names:
+                yield n, {"display_name": n, "language": "python"}
+
+        mod.find_kernels = find_kernels
+        return mod
+
+    return load
+
+
+@pytest.fixture(autouse=True)
+def _no_env_selection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KERNEL_MGMT_PROVIDERS", raising=False)
+
+
+@pytest.fixture
+def release() -> Iterator[threading.Event]:
+    """An event hung providers wait on; set at teardown so their threads end."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def finder_for(
+    *eps: FakeEntryPoint, config: dict | None = None, timeout: float = 5
+) -> KernelFinder:
+    return KernelFinder.from_entrypoints(config or {}, entry_points=list(eps), timeout=timeout)
+
+
+def ids(finder: KernelFinder) -> list[str]:
+    return [type_id for type_id, _ in finder.find_kernels()]
+
+
+def status(finder: KernelFinder, pid: str, dist: str | None = None) -> Any:
+    return next(
+        p for p in finder.providers if p.id == pid and (dist is None or p.distribution == dist)
+    )
+
+
+def raise_import() -> Any:
+    raise ImportError("No module named 'missing_dep'")
+
+
+def test_import_error_reported_with_names(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    finder = finder_for(
+        FakeEntryPoint("broken", raise_import, dist="broken-dist"),
+        FakeEntryPoint("good", provider(["k"]), dist="good-dist"),
+    )
+    assert ids(finder) == ["good/k"]
+    (problem,) = finder.problems
+    assert (problem.provider, problem.distribution, problem.version) == (
+        "broken",
+        "broken-dist",
+        "1.0",
+    )
+    assert "missing_dep" in problem.message
+    text = str(problem)
+    assert "'broken'" in text and "broken-dist 1.0" in text
+    assert status(finder, "broken").status == "failed"
+    assert status(finder, "good").status == "ok"
+    assert sum("missing_dep" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_exception_in_find_kernels_reported_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+
+    def load() -> Any:
+        class Raising(KernelProviderBase):
+            id = "raising"
+
+            def find_kernels(self):
+                yield "first", {"display_name": "F", "language": "x"}
+                raise RuntimeError("database is locked")
+
+        return Raising  # a class: the finder instantiates it
+
+    finder = finder_for(
+        FakeEntryPoint("raising", load, dist="raising-dist"),
+        FakeEntryPoint("good", provider(["k"])),
+    )
+    assert ids(finder) == ["good/k"]
+    assert ids(finder) == ["good/k"]
+    assert len(finder.problems) == 1
+    assert "RuntimeError: database is locked" in str(finder.problems[0])
+    assert "raising-dist" in str(finder.problems[0])
+    assert sum("database is locked" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_hanging_provider_times_out(release: threading.Event) -> None:
+    def load() -> Any:
+        mod = types.ModuleType("hang")
+
+        @hookimpl
+        def find_kernels():
+            release.wait(30)
+            return []
+
+        mod.find_kernels = find_kernels
+        return mod
+
+    finder = finder_for(
+        FakeEntryPoint("hang", load, dist="hang-dist"),
+        FakeEntryPoint("good", provider(["k"])),
+        timeout=0.3,
+    )
+    assert ids(finder) == ["good/k"]
+    info = status(finder, "hang")
+    assert info.status == "failed" and "longer than 0.3 s" in info.reason
+    # A second call does not pile up another stuck thread.
+    assert ids(finder) == ["good/k"]
+    assert any("still running" in str(p) for p in finder.problems)
+
+
+def test_hanging_import_times_out(release: threading.Event) -> None:
+    def load() -> Any:
+        release.wait(30)
+        raise ImportError("never")
+
+    finder = finder_for(
+        FakeEntryPoint("slowimport", load), FakeEntryPoint("good", provider(["k"])), timeout=0.3
+    )
+    assert ids(finder) == ["good/k"]
+    assert "took longer than 0.3 s" in status(finder, "slowimport").reason
+
+
+def test_malformed_records_skipped_good_ones_kept() -> None:
+    def load() -> Any:
+        mod = types.ModuleType("bad")
+
+        @hookimpl
+        def find_kernels():
+            yield "ok", {"display_name": "OK", "language": "x"}
+            yield "not-a-pair"
+            yield "a/b", {"display_name": "slash", "language": "x"}
+            yield "noname", {"language": "x"}
+            yield "badattrs", ["not", "a", "dict"]
+            yield "badlang", {"display_name": "L", "language": 3}
+            yield "ok", {"display_name": "twice", "language": "x"}
+
+        mod.find_kernels = find_kernels
+        return mod
+
+    finder = finder_for(FakeEntryPoint("bad", load, dist="bad-dist"))
+    found = dict(finder.find_kernels())
+    assert list(found) == ["bad/ok"]
+    assert found["bad/ok"]["display_name"] == "OK"
+    messages = [p.message for p in finder.problems]
+    assert len(messages) == 6
+    assert all(p.distribution == "bad-dist" for p in finder.problems)
+    assert any("'a/b'" in m for m in messages)
+    assert any("display_name" in m for m in messages)
+    assert any("yielded twice" in m for m in messages)
+    info = status(finder, "bad")
+    assert info.status == "ok" and info.kernels == 1 and len(info.problems) == 6
+
+
+def test_duplicate_id_names_both_distributions() -> None:
+    finder = finder_for(
+        FakeEntryPoint("dup", provider(["first"]), dist="aaa-first"),
+        FakeEntryPoint("dup", provider(["second"]), dist="zzz-second"),
+        FakeEntryPoint("good", provider(["k"])),
+    )
+    assert ids(finder) == ["dup/first", "good/k"]
+    (problem,) = finder.problems
+    assert "aaa-first" in problem.message and "zzz-second" in problem.message
+    assert status(finder, "dup", "zzz-second").status == "failed"
+    assert status(finder, "dup", "aaa-first").status == "ok"
+
+
+def test_same_provider_in_both_groups_is_not_a_duplicate() -> None:
+    new = FakeEntryPoint("same", provider(["k"]), dist="same-dist")
+    old = FakeEntryPoint("same", provider(["k"]), dist="same-dist", group=OLD_ENTRY_POINT_GROUP)
+    finder = finder_for(old, new)
+    assert ids(finder) == ["same/k"]
+    assert finder.problems == []
+    assert new.loaded and not old.loaded  # the kernel_mgmt group wins
+
+
+def test_old_group_loads() -> None:
+    finder = finder_for(FakeEntryPoint("legacy", provider(["k"]), group=OLD_ENTRY_POINT_GROUP))
+    assert ids(finder) == ["legacy/k"]
+
+
+@pytest.mark.parametrize("bad", ["Upper", "has/slash", "-lead", "sp ace", ""])
+def test_invalid_provider_ids_rejected(bad: str) -> None:
+    ep = FakeEntryPoint(bad, provider(["k"]))
+    finder = finder_for(ep, FakeEntryPoint("good", provider(["k"])))
+    assert ids(finder) == ["good/k"]
+    assert not ep.loaded
+    assert "invalid provider id" in finder.problems[0].message
+
+
+def test_id_mismatch_is_reported_entry_point_name_used() -> None:
+    def load() -> Any:
+        class Named(KernelProviderBase):
+            id = "other"
+
+            def find_kernels(self):
+                yield "k", {"display_name": "K", "language": "x"}
+
+        return Named
+
+    finder = finder_for(FakeEntryPoint("epname", load))
+    assert ids(finder) == ["epname/k"]
+    assert "'other'" in finder.problems[0].message
+
+
+def test_env_var_limits_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    a = FakeEntryPoint("a", provider(["k"]))
+    b = FakeEntryPoint("b", provider(["k"]))
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "b, zzz")
+    finder = finder_for(a, b)
+    assert ids(finder) == ["b/k"]
+    assert not a.loaded  # not even imported
+    assert status(finder, "a").status == "disabled"
+    assert "KERNEL_MGMT_PROVIDERS" in status(finder, "a").reason
+
+
+def test_empty_env_var_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    a = FakeEntryPoint("a", provider(["k"]))
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "")
+    finder = finder_for(a)
+    assert ids(finder) == [] and not a.loaded
+
+
+def test_config_allow_and_deny() -> None:
+    eps = [FakeEntryPoint(n, provider(["k"])) for n in ("a", "b", "c")]
+    finder = finder_for(*eps, config={"providers": {"allow": ["a", "b"], "deny": ["b"]}})
+    assert ids(finder) == ["a/k"]
+    assert "allow" in status(finder, "c").reason
+    assert "deny" in status(finder, "b").reason
+
+
+def test_load_config_failure_and_config_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict = {}
+
+    def load_ok() -> Any:
+        class P(KernelProviderBase):
+            id = "p"
+
+            def load_config(self, config=None):
+                seen.update(config.get("p", {}))
+
+            def find_kernels(self):
+                yield "k", {"display_name": "K", "language": "x"}
+
+        return P
+
+    def load_bad() -> Any:
+        class Q(KernelProviderBase):
+            id = "q"
+
+            def load_config(self, config=None):
+                raise KeyError("needs 'url'")
+
+            def find_kernels(self):
+                yield "k", {"display_name": "K", "language": "x"}
+
+        return Q
+
+    finder = finder_for(
+        FakeEntryPoint("p", load_ok),
+        FakeEntryPoint("q", load_bad),
+        config={"p": {"depth": 3}, "q": {}},
+    )
+    assert ids(finder) == ["p/k"]
+    assert seen == {"depth": 3}
+    assert "load_config raised KeyError" in status(finder, "q").reason
+
+
+def test_timeout_from_config(release: threading.Event) -> None:
+    def load() -> Any:
+        mod = types.ModuleType("hang")
+
+        @hookimpl
+        def find_kernels():
+            release.wait(30)
+            return []
+
+        mod.find_kernels = find_kernels
+        return mod
+
+    finder = KernelFinder.from_entrypoints(
+        {"providers": {"timeout": 0.2}}, entry_points=[FakeEntryPoint("hang", load)]
+    )
+    assert finder.timeout == 0.2
+    assert ids(finder) == []
+
+
+# -- the entry-point scanner ----------------------------------------------------------------
+
+
+def test_scanner_matches_importlib_metadata() -> None:
+    import importlib.metadata as md
+
+    groups = ("console_scripts", ENTRY_POINT_GROUP, "pytest11")
+    ours = {(ep.group, ep.name, ep.value, ep.dist.name) for ep in scan_entry_points(groups)}
+    theirs = {
+        (ep.group, ep.name, ep.value, ep.dist.name)
+        for g in groups
+        for ep in md.entry_points(group=g)
+    }
+    assert ours == theirs
+    versions = {ep.dist.name: ep.dist.version for ep in scan_entry_points(groups)}
+    assert versions["kernel-mgmt-provider-spec"] == md.version("kernel-mgmt-provider-spec")
+
+
+def test_scanner_reads_a_plain_dist_info(tmp_path: Path) -> None:
+    info = tmp_path / "my_prov-2.5.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-prov\nVersion: 2.5\n\nbody")
+    (info / "entry_points.txt").write_text(
+        "[console_scripts]\nx = y:z\n\n[kernel_mgmt]\nmine = my_prov.sub:Provider [extra]\n"
+    )
+    (tmp_path / "my_prov").mkdir()
+    (tmp_path / "my_prov" / "__init__.py").write_text("")
+    (tmp_path / "my_prov" / "sub.py").write_text("class Provider:\n    id = 'mine'\n")
+    (ep,) = scan_entry_points(path=[str(tmp_path)])
+    assert (ep.name, ep.group, ep.dist.name, ep.dist.version) == (
+        "mine",
+        "kernel_mgmt",
+        "my-prov",
+        "2.5",
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert ep.load().id == "mine"
+    finally:
+        sys.path.remove(str(tmp_path))
+        for mod in ("my_prov.sub", "my_prov"):
+            sys.modules.pop(mod, None)
+
+
+def test_installed_providers_load_from_real_entry_points(tmp_path: Path, monkeypatch) -> None:
+    """The editable installs in .venv: spec and pyimport load through the real scanner."""
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "spec,pyimport")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    finder = KernelFinder.from_entrypoints({})
+    found = [t for t, _ in finder.find_kernels()]
+    assert "pyimport/kernel" in found
+    infos = {p.id: p for p in finder.providers if p.status == "ok"}
+    assert infos["spec"].distribution == "kernel-mgmt-provider-spec"
+    assert infos["spec"].hooks == ["find_kernels", "launch"]
+    assert os.environ["KERNEL_MGMT_PROVIDERS"] == "spec,pyimport"

@@ -1,0 +1,208 @@
+"""The kernel.json format: light reading, full validation, lookup rules, write/install/remove."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kernel_mgmt import kernelspec
+from kernel_mgmt.kernelspec import (
+    KERNEL_SPEC_SCHEMA,
+    NAME_RE,
+    InvalidKernelSpec,
+    NoSuchKernelSpec,
+    find_kernel_spec,
+    find_kernel_specs,
+    install_kernel_spec,
+    iter_kernel_specs,
+    kernel_attributes,
+    read_kernel_spec,
+    remove_kernel_spec,
+    validate_kernel_spec,
+    write_kernel_spec,
+)
+
+GOOD = {
+    "argv": ["python", "-m", "k", "-f", "{connection_file}"],
+    "display_name": "K",
+    "language": "python",
+}
+
+
+def make(root: Path, name: str, spec: dict | str | None = None) -> Path:
+    d = root / name
+    d.mkdir(parents=True)
+    text = spec if isinstance(spec, str) else json.dumps(GOOD if spec is None else spec)
+    (d / "kernel.json").write_text(text)
+    return d
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "user"))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jp"))
+
+
+def test_read_keeps_unknown_keys(tmp_path: Path) -> None:
+    d = make(tmp_path, "k", {**GOOD, "x-vendor": {"a": 1}, "metadata": {"m": 1}})
+    spec = read_kernel_spec(str(d))
+    assert spec["x-vendor"] == {"a": 1}
+    validate_kernel_spec(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ({"display_name": "K", "language": "x"}, "missing required key 'argv'"),
+        ({**GOOD, "argv": []}, "'argv' must be a non-empty list"),
+        ({**GOOD, "argv": "python -m x"}, "'argv' must be a non-empty list"),
+        ({"argv": ["x"], "language": "x"}, "missing required key 'display_name'"),
+        ({**GOOD, "language": 3}, "'language' must be a string"),
+        ({**GOOD, "interrupt_mode": "sigint"}, "'interrupt_mode'"),
+        ({**GOOD, "env": {"A": 1}}, "'env'"),
+        ({**GOOD, "metadata": []}, "'metadata' must be an object"),
+        ({**GOOD, "metadata": {"launch_parameter_schema": True}}, "launch_parameter_schema"),
+    ],
+)
+def test_invalid_specs_name_the_file(tmp_path: Path, spec, fragment: str) -> None:
+    d = make(tmp_path, "bad", spec)
+    with pytest.raises(InvalidKernelSpec) as info:
+        read_kernel_spec(str(d))
+    assert info.value.path == str(d / "kernel.json")
+    assert str(d / "kernel.json") in str(info.value)
+    assert fragment in str(info.value)
+    if not isinstance(spec, str):  # the schema agrees with the light check
+        with pytest.raises(InvalidKernelSpec):
+            validate_kernel_spec(spec, "p")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InvalidKernelSpec, match="cannot read"):
+        read_kernel_spec(str(tmp_path))
+
+
+def test_validate_names_the_key() -> None:
+    with pytest.raises(InvalidKernelSpec, match=r"^f\.json: at env/A: 1 is not of type 'string'"):
+        validate_kernel_spec({**GOOD, "env": {"A": 1}}, "f.json")
+    assert KERNEL_SPEC_SCHEMA["required"] == ["argv", "display_name", "language"]
+
+
+def test_name_rule() -> None:
+    assert NAME_RE.match("python3.11_x-y")
+    for bad in ("has space", "ü", "a/b", "", "Upper"):
+        assert not NAME_RE.match(bad)
+    assert kernelspec.is_valid_kernel_name("Python3")
+
+
+def test_first_match_wins_and_case_insensitive(tmp_path: Path) -> None:
+    high, low = tmp_path / "high", tmp_path / "low"
+    make(high, "Shared", {**GOOD, "display_name": "high"})
+    make(low, "shared", {**GOOD, "display_name": "low"})
+    make(low, "only-low")
+    (high / "not-a-kernel").mkdir()
+    (high / "file.txt").write_text("")
+    found = find_kernel_specs([str(high), str(low), str(tmp_path / "missing")])
+    assert found == {"shared": str(high / "Shared"), "only-low": str(low / "only-low")}
+    assert find_kernel_spec("SHARED", [str(high), str(low)]) == str(high / "Shared")
+    with pytest.raises(NoSuchKernelSpec, match="'nope'"):
+        find_kernel_spec("nope", [str(high)])
+
+
+def test_bad_folder_names_reported(tmp_path: Path) -> None:
+    make(tmp_path, "has space")
+    make(tmp_path, "fine")
+    skipped: list = []
+    assert list(find_kernel_specs([str(tmp_path)], skipped)) == ["fine"]
+    assert skipped == [(str(tmp_path / "has space"), skipped[0][1])]
+    skipped2: list = []
+    assert [n for n, _, _ in iter_kernel_specs([str(tmp_path)], skipped2)] == ["fine"]
+    assert skipped2 == skipped
+
+
+def test_iter_kernel_specs_yields_errors_in_place(tmp_path: Path) -> None:
+    high, low = tmp_path / "high", tmp_path / "low"
+    make(high, "x", "{broken")
+    make(low, "x")  # shadowed by the broken one, as in jupyter_client
+    make(low, "y")
+    out = list(iter_kernel_specs([str(high), str(low)]))
+    assert [(n, d) for n, d, _ in out] == [("x", str(high / "x")), ("y", str(low / "y"))]
+    assert isinstance(out[0][2], InvalidKernelSpec) and out[1][2] == GOOD
+
+
+def test_kernel_attributes_defaults() -> None:
+    attrs = kernel_attributes({**GOOD, "extra": 1}, "/r")
+    assert attrs == {
+        **GOOD,
+        "extra": 1,
+        "resource_dir": "/r",
+        "interrupt_mode": "signal",
+        "env": {},
+        "metadata": {},
+        "language_info": {"name": "python"},
+    }
+
+
+def test_write_then_read(tmp_path: Path) -> None:
+    dest = write_kernel_spec(str(tmp_path / "new"), {**GOOD, "env": {"A": "1"}})
+    assert read_kernel_spec(dest)["env"] == {"A": "1"}
+    with pytest.raises(InvalidKernelSpec):
+        write_kernel_spec(str(tmp_path / "bad"), {"argv": []})
+    assert not (tmp_path / "bad").exists()
+
+
+def test_install_user_prefix_replace_remove(tmp_path: Path) -> None:
+    src = make(tmp_path / "src", "MyKernel")
+    (src / "logo-64x64.png").write_bytes(b"png")
+    dest = install_kernel_spec(str(src), user=True)
+    assert dest == str(tmp_path / "user" / "kernels" / "mykernel")
+    assert (Path(dest) / "logo-64x64.png").read_bytes() == b"png"
+    # replaced by default (jupyter_client's behaviour), refused with replace=False
+    install_kernel_spec(str(src), user=True)
+    with pytest.raises(FileExistsError, match="replace=True"):
+        install_kernel_spec(str(src), user=True, replace=False)
+    prefixed = install_kernel_spec(str(src), kernel_name="other", prefix=str(tmp_path / "pfx"))
+    assert prefixed == str(tmp_path / "pfx" / "share" / "jupyter" / "kernels" / "other")
+    with pytest.raises(ValueError, match="invalid kernel name"):
+        install_kernel_spec(str(src), kernel_name="bad name", user=True)
+    with pytest.raises(ValueError, match="not both"):
+        install_kernel_spec(str(src), user=True, prefix=str(tmp_path))
+    assert find_kernel_specs()["mykernel"] == dest
+    assert remove_kernel_spec("MyKernel") == dest
+    assert not os.path.exists(dest)
+    with pytest.raises(NoSuchKernelSpec):
+        remove_kernel_spec("mykernel")
+
+
+def test_install_refuses_invalid_source(tmp_path: Path) -> None:
+    src = make(tmp_path / "src", "k", {"argv": ["x"]})
+    with pytest.raises(InvalidKernelSpec):
+        install_kernel_spec(str(src), user=True)
+    assert not (tmp_path / "user" / "kernels" / "k").exists()
+
+
+def test_jupyter_client_sees_what_we_install(tmp_path: Path) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    src = make(tmp_path / "src", "ours")
+    dest = install_kernel_spec(str(src), user=True)
+    specs = KernelSpecManager().find_kernel_specs()
+    assert specs["ours"] == dest
+
+
+def test_reading_does_not_import_jsonschema(tmp_path: Path) -> None:
+    make(tmp_path / "jp" / "kernels", "k")
+    code = (
+        "import sys; from kernel_mgmt import kernelspec as k;"
+        "[k.read_kernel_spec(d) for d in k.find_kernel_specs().values()];"
+        "print('jsonschema' in sys.modules, 'shutil' in sys.modules)"
+    )
+    env = {**os.environ, "JUPYTER_PATH": str(tmp_path / "jp")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "False"], out.stderr

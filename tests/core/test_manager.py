@@ -1,0 +1,247 @@
+"""KernelManager: signals to the process group, interrupt modes, kill, wait, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+from kernel_mgmt.connection import channel_url
+from kernel_mgmt.managerabc import KernelManagerABC
+from kernel_mgmt.protocol import Session
+from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
+from kernel_mgmt.subproc.manager import InterruptModeError, KernelManager
+
+TIMEOUT = 30
+
+# A stand-in kernel that starts N children; every process records the signals it gets
+# as files "<name>.<SIGNAME>" and announces itself with "<name>.ready".
+GROUP_KERNEL = r"""
+import os, signal, subprocess, sys, time
+out, n = sys.argv[2], int(sys.argv[3])
+CHILD = '''
+import os, signal, sys, time
+name = sys.argv[1]
+def record(signum, frame):
+    open(name + "." + signal.Signals(signum).name, "w").close()
+    if signum == signal.SIGTERM:
+        sys.exit(0)
+signal.signal(signal.SIGINT, record)
+signal.signal(signal.SIGTERM, record)
+open(name + ".ready", "w").close()
+while True:
+    time.sleep(60)
+'''
+children = [
+    subprocess.Popen([sys.executable, "-I", "-S", "-c", CHILD, os.path.join(out, f"child{i}")])
+    for i in range(n)
+]
+exec(CHILD.replace("sys.argv[1]", repr(os.path.join(out, "kernel"))))
+"""
+
+
+@pytest.fixture
+def jupyter_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    runtime = tmp_path / "runtime"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "path"))
+    return runtime
+
+
+@pytest.fixture
+async def reaper():
+    managers: list[KernelManager] = []
+    yield managers
+    for m in managers:
+        await m.kill()
+        await m.cleanup()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+    """Await a condition another process brings about (files appearing), with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.005)
+
+
+async def start_group(
+    out: Path, n: int = 3, **kwargs: Any
+) -> tuple[dict[str, Any], KernelManager, list[str]]:
+    argv = ["python", "-I", "-S", "-c", GROUP_KERNEL, "{connection_file}", str(out), str(n)]
+    info, km = await SubprocessKernelLauncher(argv, **kwargs).launch()
+    names = ["kernel", *(f"child{i}" for i in range(n))]
+    await until(lambda: all((out / f"{name}.ready").exists() for name in names))
+    return info, km, names
+
+
+def test_abc_is_abstract() -> None:
+    with pytest.raises(TypeError):
+        KernelManagerABC()  # type: ignore[abstract]
+    assert issubclass(KernelManager, KernelManagerABC)
+
+
+async def test_interrupt_reaches_kernel_children(
+    jupyter_env: Path, tmp_path: Path, reaper: list[KernelManager]
+) -> None:
+    _info, km, names = await start_group(tmp_path, 3)
+    reaper.append(km)
+    await km.interrupt()
+    await until(lambda: all((tmp_path / f"{name}.SIGINT").exists() for name in names))
+    assert await km.is_alive()  # SIGINT was recorded, not fatal
+
+
+async def test_signal_and_terminate_reach_the_group(
+    jupyter_env: Path, tmp_path: Path, reaper: list[KernelManager]
+) -> None:
+    _info, km, names = await start_group(tmp_path, 2)
+    reaper.append(km)
+    await km.signal(signal.SIGINT)
+    await until(lambda: all((tmp_path / f"{name}.SIGINT").exists() for name in names))
+    await km.terminate()
+    assert await km.wait(TIMEOUT) is False
+    assert km.returncode == 0
+    await until(lambda: all((tmp_path / f"{name}.SIGTERM").exists() for name in names))
+
+
+async def test_kill_takes_down_children_and_is_quiet_twice(
+    jupyter_env: Path, tmp_path: Path, reaper: list[KernelManager]
+) -> None:
+    _info, km, _names = await start_group(tmp_path, 2)
+    reaper.append(km)
+    await km.kill()
+    assert km.returncode == -signal.SIGKILL
+    assert not await km.is_alive()
+    await km.kill()  # already dead: no ProcessLookupError
+    await km.signal(signal.SIGINT)
+    await km.interrupt()
+    # The children were in the group too: the stderr pipe they shared reaches EOF.
+    assert km._stderr is not None and km._stderr.join(TIMEOUT)
+
+
+async def test_kill_after_natural_exit_is_quiet(
+    jupyter_env: Path, reaper: list[KernelManager]
+) -> None:
+    _info, km = await SubprocessKernelLauncher(["python", "-I", "-S", "-c", "pass"]).launch()
+    reaper.append(km)
+    assert await km.wait(TIMEOUT) is False
+    assert km.returncode == 0
+    await km.kill()
+    await km.kill()
+    assert km.returncode == 0
+
+
+async def test_message_mode_interrupt_is_refused_without_signalling(
+    jupyter_env: Path, tmp_path: Path, reaper: list[KernelManager]
+) -> None:
+    _info, km, _names = await start_group(tmp_path, 1, interrupt_mode="message")
+    reaper.append(km)
+    assert km.interrupt_mode == "message"
+    with pytest.raises(InterruptModeError, match="interrupt_request"):
+        await km.interrupt()
+    assert not list(tmp_path.glob("*.SIGINT"))
+    assert await km.is_alive()
+
+
+async def test_wait_timeout_and_other_loops(jupyter_env: Path, reaper: list[KernelManager]) -> None:
+    argv = ["python", "-I", "-S", "-c", "import time; time.sleep(60)"]
+    _info, km = await SubprocessKernelLauncher(argv, kernel_id="waiter").launch()
+    reaper.append(km)
+    t0 = time.monotonic()
+    assert await km.wait(0.05) is True
+    assert 0.04 < time.monotonic() - t0 < 5
+    assert km.returncode is None
+
+    # A different event loop in another thread (as the blocking client does) can drive it.
+    def other_loop() -> bool:
+        async def go() -> bool:
+            await km.kill()
+            return await km.wait(TIMEOUT)
+
+        return asyncio.run(go())
+
+    assert await asyncio.to_thread(other_loop) is False
+    assert await km.wait() is False
+    assert km.returncode == -signal.SIGKILL
+
+
+async def test_wait_is_woken_by_exit(jupyter_env: Path, reaper: list[KernelManager]) -> None:
+    argv = ["python", "-I", "-S", "-c", "import time; time.sleep(60)"]
+    _info, km = await SubprocessKernelLauncher(argv).launch()
+    reaper.append(km)
+    waiter = asyncio.create_task(km.wait(TIMEOUT))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    await km.signal(signal.SIGTERM)
+    assert await asyncio.wait_for(waiter, TIMEOUT) is False
+    assert km.returncode == -signal.SIGTERM
+
+
+async def test_cleanup_removes_files_and_dirs_twice(tmp_path: Path) -> None:
+    f = tmp_path / "kernel-x.json"
+    f.write_text("{}")
+    d = tmp_path / "ipcdir"
+    d.mkdir()
+    (d / "kernel-1").write_text("")
+    popen = subprocess.Popen([sys.executable, "-I", "-S", "-c", "pass"], start_new_session=True)
+    km = KernelManager(popen, [str(f), str(d / "kernel-1"), str(d), str(tmp_path / "never")])
+    assert km.kernel_id  # a uuid when the application chose none
+    assert await km.wait(TIMEOUT) is False
+    await km.cleanup()
+    assert not f.exists() and not d.exists()
+    await km.cleanup()
+    assert km.stderr_tail() == ""  # stderr was not piped
+
+
+async def test_manager_never_signals_callers_group() -> None:
+    # A Popen made without a new session shares our process group: signals must go to
+    # the kernel alone, never to the group (that would hit this test process).
+    popen = subprocess.Popen([sys.executable, "-I", "-S", "-c", "import time; time.sleep(60)"])
+    km = KernelManager(popen, kernel_id="app-chosen")
+    assert km.kernel_id == "app-chosen"
+    await km.interrupt()
+    assert await km.wait(TIMEOUT) is False
+    assert km.returncode == -signal.SIGINT  # the child died of it; we are still here
+    await km.kill()
+
+
+async def test_interrupt_ipykernel_execution(
+    jupyter_env: Path, tmp_path: Path, reaper: list[KernelManager]
+) -> None:
+    """SIGINT to ipykernel's group turns a running execute into KeyboardInterrupt."""
+    argv = ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    info, km = await SubprocessKernelLauncher(argv, kernel_name="pyimport/kernel").launch()
+    reaper.append(km)
+    started = tmp_path / "started"
+    code = f"import time; open({str(started)!r}, 'w').close(); time.sleep(60)"
+    session = Session(info["key"])
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(channel_url(info, "shell"))
+    try:
+        request = session.send(sock, "execute_request", {"code": code, "silent": False})
+        await until(started.exists)
+        await km.interrupt()
+        deadline = time.monotonic() + TIMEOUT
+        reply = None
+        while reply is None and time.monotonic() < deadline:
+            if await asyncio.to_thread(sock.poll, 1000):
+                msg = session.recv(sock)
+                if msg and msg.parent_header.get("msg_id") == request.msg_id:
+                    reply = msg
+        assert reply is not None, "no execute_reply after interrupt"
+        assert reply.content["status"] == "error"
+        assert reply.content["ename"] == "KeyboardInterrupt"
+    finally:
+        sock.close()
+    assert await km.is_alive()

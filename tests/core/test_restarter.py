@@ -1,0 +1,170 @@
+"""AsyncKernelRestarter with real kernels launched through the finder."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import psutil
+import pytest
+
+from kernel_mgmt.client import KernelClient
+from kernel_mgmt.discovery import KernelFinder
+from kernel_mgmt.restarter import AsyncKernelRestarter, KernelRestarterBase
+
+
+@pytest.fixture(autouse=True)
+def jupyter_dirs(tmp_path, monkeypatch):
+    runtime = tmp_path / "runtime"
+    path = tmp_path / "path"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("JUPYTER_PATH", str(path))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "pyimport,spec")
+    yield path
+    left = list(runtime.glob("kernel-*.json")) if runtime.exists() else []
+    assert not left, f"connection files left behind: {left}"
+    alive = [p for p in psutil.Process().children(recursive=True) if p.status() != "zombie"]
+    assert not alive, f"processes left behind: {alive}"
+
+
+class Recorder:
+    """Collects restarter events in order; lets a test await a given event."""
+
+    def __init__(self, restarter: KernelRestarterBase) -> None:
+        self.events: list[tuple[str, dict]] = []
+        self._changed = asyncio.Event()
+        for event in ("died", "restarted", "failed"):
+            restarter.add_callback(lambda data, e=event: self._record(e, data), event)
+
+    def _record(self, event: str, data: dict) -> None:
+        self.events.append((event, data))
+        self._changed.set()
+
+    @property
+    def names(self) -> list[str]:
+        return [e for e, _ in self.events]
+
+    async def wait_for(self, event: str, count: int = 1, timeout: float = 30) -> None:
+        async def until() -> None:
+            while self.names.count(event) < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(until(), timeout)
+
+
+async def _dispose(*managers) -> None:
+    for km in managers:
+        await km.kill()
+        await km.cleanup()
+
+
+async def test_restarter_brings_back_killed_kernel():
+    kf = KernelFinder.from_entrypoints()
+    info, km = await kf.launch("pyimport/kernel")
+    restarter = AsyncKernelRestarter(km, "pyimport/kernel", kf, time_to_dead=0.5)
+    rec = Recorder(restarter)
+    restarter.start()
+    new_km = None
+    try:
+        kc = KernelClient(info, manager=km)
+        await kc.wait_for_ready(timeout=30)
+        kc.close()
+        await km.kill()
+        await rec.wait_for("restarted")
+        assert rec.names == ["died", "restarted"]
+        died, restarted = rec.events[0][1], rec.events[1][1]
+        assert died["returncode"] == -9
+        new_km = restarted["manager"]
+        assert new_km is not km and restarter.kernel_manager is new_km
+        assert new_km.kernel_id == km.kernel_id == restarted["kernel_id"]
+        assert restarted["auto"] is True
+        # Clients reconnect with the new connection info.
+        kc2 = KernelClient(restarted["connection_info"], manager=new_km)
+        await kc2.wait_for_ready(timeout=30)
+        assert (await kc2.execute("1")).content["status"] == "ok"
+        restarter.stop()
+        await kc2.shutdown_or_terminate()
+        kc2.close()
+    finally:
+        restarter.stop()
+        await _dispose(km, *([new_km] if new_km else []))
+
+
+async def test_restarter_fails_after_restart_limit(jupyter_dirs):
+    code = "import time; time.sleep(0.2); raise SystemExit(1)"
+    d = jupyter_dirs / "kernels" / "flaky"
+    d.mkdir(parents=True)
+    (d / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-c", code, "{connection_file}"],
+                "display_name": "Flaky",
+                "language": "python",
+            }
+        )
+    )
+    kf = KernelFinder.from_entrypoints()
+    _, km = await kf.launch("spec/flaky")
+    restarter = AsyncKernelRestarter(km, "spec/flaky", kf, restart_limit=2, time_to_dead=0.5)
+    rec = Recorder(restarter)
+    managers = [km]
+    restarter.add_callback(lambda data: managers.append(data["manager"]), "restarted")
+    restarter.start()
+    try:
+        await rec.wait_for("failed", timeout=30)
+        assert rec.names == ["died", "restarted", "died", "restarted", "died", "failed"]
+        assert rec.events[-1][1]["restart_count"] == 2
+        assert not restarter.running
+        # No more attempts after 'failed'.
+        await asyncio.sleep(0.3)
+        assert rec.names[-1] == "failed" and len(managers) == 3
+    finally:
+        restarter.stop()
+        await _dispose(*managers)
+
+
+async def test_manual_restart_keeps_kernel_id():
+    kf = KernelFinder.from_entrypoints()
+    _, km = await kf.launch("pyimport/kernel")
+    restarter = AsyncKernelRestarter(km, "pyimport/kernel", kf)
+    rec = Recorder(restarter)
+    restarter.start()
+    new_km = None
+    try:
+        assert await restarter.do_restart(auto=False)
+        assert rec.names == ["restarted"]  # a manual restart is not a death
+        new_km = restarter.kernel_manager
+        assert km.returncode is not None, "the old kernel is stopped by a manual restart"
+        assert new_km.kernel_id == km.kernel_id
+        assert await new_km.is_alive()
+        await asyncio.sleep(0.2)
+        assert rec.names == ["restarted"]
+    finally:
+        restarter.stop()
+        await _dispose(km, *([new_km] if new_km else []))
+
+
+async def test_callbacks_validation_and_removal():
+    class FakeManager:
+        kernel_id = "k1"
+
+        async def is_alive(self):
+            return True
+
+    restarter = AsyncKernelRestarter(FakeManager(), "pyimport/kernel", KernelFinder([]))
+
+    def cb(data):
+        pass
+
+    restarter.add_callback(cb, "died")
+    restarter.remove_callback(cb, "died")
+    restarter.remove_callback(cb, "died")  # quiet when absent
+    assert restarter.callbacks["died"] == []
+    with pytest.raises(ValueError, match="unknown event"):
+        restarter.add_callback(cb, "exploded")
+    with pytest.raises(TypeError):
+        AsyncKernelRestarter(FakeManager(), "x/y", KernelFinder([]), bogus=1)

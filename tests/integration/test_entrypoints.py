@@ -1,0 +1,324 @@
+"""Real entry points in a fresh virtual environment (no system site-packages).
+
+One venv serves the module: first ``packages/core`` alone (it imports, ``kernel-mgmt list``
+prints no kernels and exits 0), then third-party packages are pip-installed into it: the seed's
+``oblong`` provider as its own pyproject, the README's example provider, a package of broken
+providers, and packages/provider-pyimport (the venv has no ipykernel, so it offers nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from .test_readme_example import example_files
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(600)
+
+OBLONG_PYPROJECT = """
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "kernel-mgmt-oblong"
+version = "1.2.0"
+dependencies = ["kernel-mgmt"]
+
+[project.scripts]
+oblong-kernel = "oblong_provider:main"
+
+[tool.hatch.build.targets.wheel]
+include = ["oblong_provider.py"]
+
+[project.entry-points.kernel_mgmt]
+# The name before the '=' is the provider id; it names a class: the finder instantiates it.
+oblong = "oblong_provider:OblongKernelProvider"
+"""
+
+# The seed's example (docs chapter 7.1), on asyncio instead of @asyncio.coroutine.
+OBLONG_MODULE = """
+from shutil import which
+
+from kernel_mgmt.discovery import KernelProviderBase
+
+
+class OblongKernelProvider(KernelProviderBase):
+    id = "oblong"
+
+    async def find_kernels(self):
+        if not which("oblong-kernel"):
+            return  # Check it's available
+        yield "standard", {
+            "display_name": "Oblong (standard)",
+            "language": {"name": "oblong"},
+            "argv": ["oblong-kernel"],
+        }
+        yield "rounded", {
+            "display_name": "Oblong (rounded)",
+            "language": {"name": "oblong"},
+            "argv": ["oblong-kernel"],
+        }
+
+    async def launch(self, name, cwd=None, launch_params=None):
+        raise ValueError("oblong kernels are imaginary")
+
+
+def main():
+    print("oblong")
+"""
+
+BROKEN_PYPROJECT = """
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "km-broken-providers"
+version = "0.0.7"
+dependencies = ["kernel-mgmt"]
+
+[tool.hatch.build.targets.wheel]
+include = ["km_broken.py"]
+
+[project.entry-points.kernel_mgmt]
+broken-import = "km_broken_no_such_module"
+broken-raise = "km_broken:Raising"
+broken-hang = "km_broken:hanging"
+broken-records = "km_broken:bad_records"
+oblong = "km_broken:Raising"
+
+[project.entry-points."jupyter_kernel_mgmt.kernel_type_providers"]
+legacy = "km_broken:Legacy"
+"""
+
+BROKEN_MODULE = """
+import time
+import types
+
+from kernel_mgmt.discovery import KernelProviderBase
+from kernel_mgmt.hookspecs import hookimpl
+
+
+class Raising(KernelProviderBase):
+    id = "broken-raise"
+
+    def find_kernels(self):
+        raise RuntimeError("cannot reach the cluster")
+
+
+class Hanging:
+    id = "broken-hang"
+
+    @hookimpl
+    def find_kernels(self):
+        time.sleep(60)
+        return []
+
+
+hanging = Hanging()
+
+bad_records = types.SimpleNamespace()
+
+
+@hookimpl
+def _bad_find_kernels():
+    yield "fine", {"display_name": "Fine", "language": "x"}
+    yield "no/slashes", {"display_name": "Bad", "language": "x"}
+    yield "nodisplay", {"language": "x"}
+
+
+class BadRecords:
+    id = "broken-records"
+
+    @hookimpl
+    def find_kernels(self):
+        return _bad_find_kernels()
+
+
+bad_records = BadRecords()
+
+
+class Legacy(KernelProviderBase):
+    id = "legacy"
+
+    def find_kernels(self):
+        yield "k", {"display_name": "Legacy", "language": "x"}
+"""
+
+
+def write_package(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return root
+
+
+def sh(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+
+
+class Venv:
+    def __init__(self, path: Path, home: Path) -> None:
+        self.path = path
+        self.bin = path / "bin"
+        self.python = str(self.bin / "python")
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("KERNEL_MGMT", "JUPYTER", "VIRTUAL_ENV", "PYTHON"))
+        }
+        env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '')}"
+        env["HOME"] = str(home)  # no user kernelspecs or user config leak in
+        env["XDG_CONFIG_HOME"] = str(home / ".config")
+        env["XDG_DATA_HOME"] = str(home / ".local" / "share")
+        self.env = env
+
+    def pip(self, *args: str) -> None:
+        out = sh(
+            self.python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            *args,
+            env=self.env,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return sh(*args, env={**self.env, **env}, timeout=120)
+
+    def kernel_mgmt(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return self.run(str(self.bin / "kernel-mgmt"), *args, **env)
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    root = tmp_path_factory.mktemp("venv")
+    out = sh(sys.executable, "-m", "venv", str(root / "env"))
+    assert out.returncode == 0, out.stderr
+    env = Venv(root / "env", root / "home")
+    env.pip(str(ROOT / "packages" / "core"))
+    env.state = "core-only"  # type: ignore[attr-defined]
+    return env
+
+
+@pytest.fixture(scope="module")
+def full_venv(venv: Venv, tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    src = tmp_path_factory.mktemp("packages")
+    oblong = write_package(
+        src / "oblong", {"pyproject.toml": OBLONG_PYPROJECT, "oblong_provider.py": OBLONG_MODULE}
+    )
+    broken = write_package(
+        src / "broken", {"pyproject.toml": BROKEN_PYPROJECT, "km_broken.py": BROKEN_MODULE}
+    )
+    hello = {rel.split("/", 1)[1]: text for rel, text in example_files().items()}
+    hello_dir = write_package(src / "hello", hello)
+    venv.pip("hatchling")
+    venv.pip(
+        "--no-build-isolation",
+        str(oblong),
+        str(broken),
+        str(hello_dir),
+        str(ROOT / "packages" / "provider-pyimport"),
+    )
+    config = src / "config.toml"
+    config.write_text("[providers]\ntimeout = 1.5\n")
+    venv.env["KERNEL_MGMT_CONFIG"] = str(config)
+    venv.state = "full"  # type: ignore[attr-defined]
+    return venv
+
+
+def test_core_alone(venv: Venv) -> None:
+    if venv.state != "core-only":  # type: ignore[attr-defined]
+        pytest.skip("runs first in file order, before providers are installed into the venv")
+    out = venv.run(
+        venv.python,
+        "-c",
+        "import kernel_mgmt, kernel_mgmt.discovery, kernel_mgmt.kernelspec, kernel_mgmt.cli",
+    )
+    assert out.returncode == 0, out.stderr
+    assert sh(venv.python, "-c", "import kernel_mgmt_provider_spec", env=venv.env).returncode != 0
+    out = venv.kernel_mgmt("list")
+    assert (out.returncode, out.stdout) == (0, ""), out.stderr
+    assert "No kernel types found" in out.stderr
+    out = venv.kernel_mgmt("list", "--json")
+    assert json.loads(out.stdout) == {"kernels": {}, "problems": []}
+    out = venv.kernel_mgmt("providers", "--json")
+    assert (out.returncode, json.loads(out.stdout)) == (0, [])
+    out = venv.run(venv.python, "-m", "kernel_mgmt.discovery")
+    assert (out.returncode, out.stdout) == (0, "")
+
+
+def test_third_party_providers_listed(full_venv: Venv) -> None:
+    out = full_venv.kernel_mgmt("list", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    kernels = data["kernels"]
+    assert kernels["oblong/standard"]["display_name"] == "Oblong (standard)"
+    assert kernels["oblong/rounded"]["language"] == "oblong"
+    assert kernels["hello/python"]["display_name"] == "Python (hello provider)"
+    assert kernels["legacy/k"]["display_name"] == "Legacy"  # the old entry-point group
+    assert kernels["broken-records/fine"]["display_name"] == "Fine"
+    assert not any(k.startswith("pyimport/") for k in kernels)  # no ipykernel in this venv
+    problems = "\n".join(data["problems"])
+    for needle in (
+        "'broken-import' (km-broken-providers 0.0.7)",
+        "km_broken_no_such_module",
+        "'broken-raise' (km-broken-providers 0.0.7): find_kernels raised RuntimeError: "
+        "cannot reach the cluster",
+        "'broken-hang' (km-broken-providers 0.0.7): find_kernels took longer than 1.5 s",
+        "'no/slashes'",
+        "'nodisplay': 'display_name' must be a string",
+        "duplicate provider id 'oblong'",
+    ):
+        assert needle in problems, needle
+    dup = next(p for p in data["problems"] if "duplicate" in p)
+    assert "kernel-mgmt-oblong 1.2.0" in dup and "km-broken-providers 0.0.7" in dup
+
+
+def test_providers_command(full_venv: Venv) -> None:
+    out = full_venv.kernel_mgmt("providers", "--json")
+    assert out.returncode == 0, out.stderr
+    infos = json.loads(out.stdout)
+    by = {(i["id"], i["distribution"]): i for i in infos}
+    assert by[("oblong", "kernel-mgmt-oblong")]["status"] == "ok"
+    assert by[("oblong", "kernel-mgmt-oblong")]["version"] == "1.2.0"
+    assert by[("oblong", "kernel-mgmt-oblong")]["kernels"] == 2
+    assert by[("oblong", "km-broken-providers")]["status"] == "failed"
+    assert by[("pyimport", "kernel-mgmt-provider-pyimport")]["status"] == "ok"
+    assert by[("pyimport", "kernel-mgmt-provider-pyimport")]["kernels"] == 0
+    for pid in ("broken-import", "broken-raise", "broken-hang"):
+        assert by[(pid, "km-broken-providers")]["status"] == "failed", pid
+    table = full_venv.kernel_mgmt("providers").stdout
+    assert "kernel-mgmt-oblong" in table and "failed" in table
+
+
+def test_env_var_limits_and_table(full_venv: Venv) -> None:
+    out = full_venv.kernel_mgmt("list", KERNEL_MGMT_PROVIDERS="oblong")
+    assert out.returncode == 0, out.stderr
+    # Only the duplicate oblong is reported: the other broken providers were not loaded.
+    assert [line for line in out.stderr.splitlines() if line] == [
+        line for line in out.stderr.splitlines() if "duplicate provider id 'oblong'" in line
+    ]
+    assert "broken-raise" not in out.stderr
+    rows = [line.split()[0] for line in out.stdout.splitlines()[2:]]
+    assert rows == ["oblong/standard", "oblong/rounded"]
+    out = full_venv.run(
+        full_venv.python, "-m", "kernel_mgmt.discovery", KERNEL_MGMT_PROVIDERS="hello,oblong"
+    )
+    assert out.stdout.split() == ["hello/python", "oblong/standard", "oblong/rounded"]

@@ -1,0 +1,146 @@
+"""The optional conda executable: a stand-in script answers `info --json` as conda documents it.
+
+(The only stand-in in these tests: there is no conda on this machine.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import kernel_mgmt_provider_conda as provider
+from kernel_mgmt_provider_conda import _discover
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX script stand-in")
+IPYKERNEL = ("ipykernel-6.29.5-pyh3099207_0",)
+
+
+def stand_in(
+    folder: Path,
+    answer: dict[str, Any],
+    *,
+    env_list: dict | None = None,
+    exit_code: int = 0,
+    sleep: float = 0,
+) -> Path:
+    """A `conda` script printing ``answer`` for `info --json`; each run appends to calls.log."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "conda"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys, time\n"
+        f"open({str(folder / 'calls.log')!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+        f"time.sleep({sleep})\n"
+        f"if {exit_code}:\n"
+        "    sys.stderr.write('CondaError: something broke\\n')\n"
+        f"    sys.exit({exit_code})\n"
+        "if sys.argv[1:] == ['info', '--json']:\n"
+        f"    print(json.dumps({answer!r}))\n"
+        "elif sys.argv[1:] == ['env', 'list', '--json']:\n"
+        f"    print(json.dumps({env_list!r}))\n"
+        "else:\n"
+        "    sys.exit(2)\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def calls(script: Path) -> list[str]:
+    log = script.parent / "calls.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def info_answer(root: Path, envs: list[Path], envs_dirs: list[Path]) -> dict[str, Any]:
+    """The keys conda's `info --json` prints that we read, plus some we ignore."""
+    return {
+        "active_prefix": None,
+        "conda_version": "24.1.2",
+        "root_prefix": str(root),
+        "envs_dirs": [str(d) for d in envs_dirs],
+        "envs": [str(root), *map(str, envs)],
+        "platform": "linux-64",
+    }
+
+
+def test_info_json_adds_envs_and_is_cached(conda: Any) -> None:
+    root = conda.make_env(conda.tmp / "hidden-root", packages=IPYKERNEL)
+    elsewhere = conda.make_env(conda.tmp / "somewhere" / "proj", packages=IPYKERNEL)
+    conda.make_env(root / "envs" / "inroot", packages=IPYKERNEL)
+    script = stand_in(conda.tmp / "bin", info_answer(root, [elsewhere], [root / "envs"]))
+    assert conda.kernels() == {}  # nothing on disk tells us about them
+    kernels = conda.kernels(conda_executable=str(script))
+    assert sorted(kernels) == ["base-python3", "inroot-python3", "proj-python3"]
+    assert calls(script) == ["info --json"]
+    # Cached in memory and on disk: a new process does not run conda again ...
+    _discover.clear_memory()
+    assert sorted(conda.kernels(conda_executable=str(script))) == sorted(kernels)
+    assert calls(script) == ["info --json"]
+    # ... until environments.txt (which conda rewrites on create/remove) changes.
+    txt = conda.environments_txt(elsewhere)
+    st = os.stat(txt)
+    os.utime(txt, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    conda.kernels(conda_executable=str(script))
+    assert calls(script) == ["info --json", "info --json"]
+
+
+def test_auto_finds_conda_exe(conda: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = conda.make_env(conda.tmp / "r", packages=IPYKERNEL)
+    script = stand_in(root / "bin", info_answer(root, [], []))
+    monkeypatch.setenv("CONDA_EXE", str(script))
+    assert list(conda.kernels(conda_executable="auto")) == ["base-python3"]
+    assert calls(script) == ["info --json"]
+
+
+def test_micromamba_style_falls_back_to_env_list(conda: Any) -> None:
+    root = conda.make_env(conda.tmp / "mm", packages=IPYKERNEL)
+    env = conda.make_env(conda.tmp / "mmenvs" / "e", packages=IPYKERNEL)
+    answer = {"base environment": str(root), "envs directories": [str(conda.tmp / "none")]}
+    script = stand_in(conda.tmp / "bin", answer, env_list={"envs": [str(root), str(env)]})
+    assert sorted(conda.kernels(conda_executable=str(script))) == ["base-python3", "e-python3"]
+    assert calls(script) == ["info --json", "env list --json"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "config", "fragment"),
+    [
+        ({"exit_code": 1}, {}, "exited with status 1: CondaError: something broke"),
+        ({"sleep": 20}, {"executable_timeout": 0.5}, "took more than 0.5 s"),
+    ],
+)
+def test_failing_executable_falls_back_to_disk(
+    conda: Any, caplog: pytest.LogCaptureFixture, kwargs: dict, config: dict, fragment: str
+) -> None:
+    conda.make_root()
+    conda.env("ondisk", packages=IPYKERNEL)
+    script = stand_in(conda.tmp / "bin", {}, **kwargs)
+    start = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="kernel_mgmt_provider_conda"):
+        kernels = conda.kernels(conda_executable=str(script), **config)
+    assert time.monotonic() - start < 10
+    assert list(kernels) == ["ondisk-python3"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(fragment in m and str(script) in m for m in messages), messages
+
+
+def test_missing_executable_is_a_warning(conda: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="kernel_mgmt_provider_conda"):
+        assert conda.kernels(conda_executable=str(conda.tmp / "nope" / "conda")) == {}
+    assert any("not found or not executable" in r.getMessage() for r in caplog.records)
+
+
+def test_answer_format_is_json_object(conda: Any) -> None:
+    """Guard for the stand-in itself: what it prints parses as conda's documented shape."""
+    root = conda.make_env(conda.tmp / "r")
+    script = stand_in(conda.tmp / "bin", info_answer(root, [], []))
+    import subprocess
+
+    out = subprocess.run([str(script), "info", "--json"], capture_output=True, timeout=30)
+    assert json.loads(out.stdout)["root_prefix"] == str(root)
+    provider.load_config({})

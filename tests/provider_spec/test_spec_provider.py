@@ -1,0 +1,188 @@
+"""The spec provider: Jupyter's search order, case-insensitive names, broken specs skipped with
+one warning, parity with jupyter_core's path and `jupyter kernelspec list`, and a real launch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import kernel_mgmt_provider_spec as spec_provider
+from kernel_mgmt import paths
+from kernel_mgmt.discovery import KernelFinder
+from kernel_mgmt_provider_spec import KernelSpecProvider
+
+ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def make(root: Path, name: str, spec: dict | str | None = None, **extra) -> Path:
+    d = root / "kernels" / name
+    d.mkdir(parents=True)
+    if spec is None:
+        spec = {"argv": ARGV, "display_name": name, "language": "python", **extra}
+    (d / "kernel.json").write_text(spec if isinstance(spec, str) else json.dumps(spec))
+    return d
+
+
+@pytest.fixture
+def jp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated JUPYTER_PATH entry (plus private data/config/IPython dirs)."""
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jp"))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    for var in ("JUPYTER_PREFER_ENV_PATH", "JUPYTER_PLATFORM_DIRS"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path / "jp"
+
+
+def found(search_path=None) -> dict[str, dict]:
+    return dict(KernelSpecProvider(search_path).find_kernels())
+
+
+def test_search_path_is_jupyter_cores(jp: Path) -> None:
+    import jupyter_core.paths
+
+    assert paths.jupyter_path("kernels") == jupyter_core.paths.jupyter_path("kernels")
+    assert paths.jupyter_path("kernels")[0] == str(jp / "kernels")
+
+
+def test_attributes(jp: Path) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    d = make(
+        jp,
+        "rich",
+        env={"A": "1"},
+        interrupt_mode="message",
+        metadata={"launch_parameter_schema": schema},
+        vendor_key=[1],
+    )
+    attrs = found()["rich"]
+    assert attrs == {
+        "argv": ARGV,
+        "display_name": "rich",
+        "language": "python",
+        "language_info": {"name": "python"},
+        "resource_dir": str(d),
+        "interrupt_mode": "message",
+        "env": {"A": "1"},
+        "metadata": {"launch_parameter_schema": schema},
+        "vendor_key": [1],
+    }
+
+
+def test_precedence_and_case_insensitivity(jp: Path, tmp_path: Path) -> None:
+    make(jp, "Shared", display_name="from JUPYTER_PATH")
+    make(tmp_path / "data", "shared", display_name="from user dir")
+    make(tmp_path / "data", "user-only")
+    kernels = found()
+    assert kernels["shared"]["display_name"] == "from JUPYTER_PATH"
+    assert kernels["shared"]["resource_dir"] == str(jp / "kernels" / "Shared")
+    assert "user-only" in kernels
+    assert "Shared" not in kernels
+
+
+def test_explicit_search_path(tmp_path: Path) -> None:
+    make(tmp_path / "a", "one")
+    make(tmp_path / "b", "two")
+    assert list(found([str(tmp_path / "b" / "kernels")])) == ["two"]
+
+
+def test_broken_specs_skipped_with_one_warning(jp: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    make(jp, "good")
+    make(jp, "badjson", "{nope")
+    make(jp, "noargv", {"display_name": "x", "language": "x"})
+    make(jp, "bad name")
+    for _ in range(3):
+        assert list(found([str(jp / "kernels")])) == ["good"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "kernel_mgmt_provider_spec"]
+    for needle in ("badjson/kernel.json", "noargv/kernel.json", "bad name"):
+        assert sum(needle in m for m in messages) == 1, (needle, messages)
+    assert any("not valid JSON" in m for m in messages)
+    assert any("missing required key 'argv'" in m for m in messages)
+
+
+def test_parity_with_jupyter_kernelspec_list(jp: Path, tmp_path: Path) -> None:
+    make(jp, "alpha", env={"X": "1"}, metadata={"debugger": True})
+    make(jp, "Beta", interrupt_mode="message")
+    make(tmp_path / "data", "beta", display_name="shadowed")
+    make(tmp_path / "data", "gamma.v2")
+    make(jp, "broken", "{")
+    out = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "jupyter"), "kernelspec", "list", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    theirs = json.loads(out.stdout)["kernelspecs"]
+    ours = found()
+    assert set(ours) == set(theirs)
+    for name, entry in theirs.items():
+        assert ours[name]["resource_dir"] == entry["resource_dir"], name
+        for key in ("argv", "display_name", "language", "interrupt_mode", "env", "metadata"):
+            assert ours[name][key] == entry["spec"][key], (name, key)
+
+
+def test_finder_uses_spec_provider_by_entry_point(jp: Path, monkeypatch) -> None:
+    make(jp, "viaep")
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "spec")
+    finder = KernelFinder.from_entrypoints({})
+    assert "spec/viaep" in dict(finder.find_kernels())
+
+
+def test_module_hooks_and_seed_class_agree(jp: Path) -> None:
+    make(jp, "k")
+    assert dict(spec_provider.find_kernels()) == found()
+    assert KernelSpecProvider.id == "spec"
+
+
+def test_light_import() -> None:
+    code = (
+        "import sys, kernel_mgmt_provider_spec as s; list(s.find_kernels()); "
+        "print(sorted(m for m in ('jsonschema', 'zmq', 'asyncio', 'logging') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_launch_real_kernel_with_env(jp: Path) -> None:
+    """Launch through the finder, talk to it with jupyter_client (a real peer)."""
+    from jupyter_client import BlockingKernelClient
+
+    make(jp, "EnvKernel", env={"KM_SPEC_TEST": "from-kernelspec"})
+    finder = KernelFinder([KernelSpecProvider()])
+
+    async def launch():
+        return await finder.launch("spec/envkernel")
+
+    info, manager = asyncio.run(launch())
+    client = BlockingKernelClient()
+    try:
+        assert info["kernel_name"] == "envkernel"
+        client.load_connection_info(info)
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        outputs: list[str] = []
+
+        def hook(msg):
+            if msg["msg_type"] == "stream":
+                outputs.append(msg["content"]["text"])
+
+        reply = client.execute_interactive(
+            "import os; print(os.environ['KM_SPEC_TEST'])", output_hook=hook, timeout=60
+        )
+        assert reply["content"]["status"] == "ok"
+        assert "".join(outputs).strip() == "from-kernelspec"
+    finally:
+        client.stop_channels()
+        asyncio.run(manager.kill())
+        asyncio.run(manager.cleanup())

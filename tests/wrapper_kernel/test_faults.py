@@ -1,0 +1,195 @@
+"""Faults: interrupts, a busy kernel's control channel, hostile frames, a dying parent."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import zmq
+from kernel_mgmt.protocol import DELIM, Session
+
+from .conftest import KERNEL_ARGV, RawKernel
+
+
+def wait_for_execute_input(k, msg, timeout=10.0):
+    """Block until the kernel has started running ``msg`` (its execute_input is out)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = k.recv("iopub", max(0.01, deadline - time.monotonic()))
+        if got.parent_header.get("msg_id") == msg.msg_id and got.msg_type == "execute_input":
+            return
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["time.sleep(30)", "while True:\n    pass", "asyncio.run(asyncio.sleep(30))"],
+    ids=["sleep", "busy-loop", "asyncio"],
+)
+def test_signal_interrupt_always_replies(raw_kernel, code):
+    k = raw_kernel("wk-py")
+    for _ in range(3):  # every time, not just the first
+        msg = k.send("shell", "execute_request", {"code": code})
+        wait_for_execute_input(k, msg)
+        os.kill(k.proc.pid, signal.SIGINT)
+        reply = k.reply("shell", msg, timeout=10)
+        assert reply.content["status"] == "error"
+        assert reply.content["ename"] == "KeyboardInterrupt"
+    reply, _ = k.execute("6*7")
+    assert reply.content["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "code", ["time.sleep(30)", "while True:\n    pass"], ids=["sleep", "busy-loop"]
+)
+def test_message_interrupt_always_replies(raw_kernel, code):
+    k = raw_kernel("wk-py")
+    for _ in range(3):
+        msg = k.send("shell", "execute_request", {"code": code})
+        wait_for_execute_input(k, msg)
+        intr = k.send("control", "interrupt_request")
+        assert k.reply("control", intr).content == {"status": "ok"}
+        reply = k.reply("shell", msg, timeout=10)
+        assert reply.content["status"] == "error"
+        assert reply.content["ename"] == "KeyboardInterrupt"
+
+
+def test_interrupt_while_waiting_for_input(raw_kernel):
+    k = raw_kernel("wk-py")
+    msg = k.send("shell", "execute_request", {"code": "input('?')", "allow_stdin": True})
+    assert k.recv("stdin").msg_type == "input_request"
+    intr = k.send("control", "interrupt_request")
+    k.reply("control", intr)
+    assert k.reply("shell", msg).content["ename"] == "KeyboardInterrupt"
+
+
+def test_idle_kernel_survives_sigint(raw_kernel):
+    k = raw_kernel("wk-echo")
+    for _ in range(3):
+        os.kill(k.proc.pid, signal.SIGINT)
+    reply, _ = k.execute("alive")
+    assert reply.content["status"] == "ok"
+    assert k.proc.poll() is None
+
+
+def test_control_and_heartbeat_answer_during_long_execute(raw_kernel):
+    k = raw_kernel("wk-py")
+    msg = k.send("shell", "execute_request", {"code": "time.sleep(2)"})
+    wait_for_execute_input(k, msg)
+    t0 = time.monotonic()
+    info = k.send("control", "kernel_info_request")
+    assert k.reply("control", info).content["status"] == "ok"
+    control_latency = time.monotonic() - t0
+    hb = k.ctx.socket(zmq.REQ)
+    hb.setsockopt(zmq.LINGER, 0)
+    hb.connect(f"tcp://127.0.0.1:{k.info['hb_port']}")
+    t0 = time.monotonic()
+    hb.send(b"ping")
+    assert hb.poll(1000), "heartbeat did not answer while do_execute ran"
+    assert hb.recv() == b"ping"
+    hb_latency = time.monotonic() - t0
+    hb.close(0)
+    # The execute is still running: control did not wait for it.
+    assert not k.sockets["shell"].poll(0)
+    assert control_latency < 0.5, control_latency
+    assert hb_latency < 0.5, hb_latency
+    assert k.reply("shell", msg, timeout=10).content["status"] == "ok"
+
+
+def test_shutdown_during_execute_exits(raw_kernel):
+    k = raw_kernel("wk-py")
+    msg = k.send("shell", "execute_request", {"code": "time.sleep(30)"})
+    wait_for_execute_input(k, msg)
+    shut = k.send("control", "shutdown_request", {"restart": False})
+    assert k.reply("control", shut).content["status"] == "ok"
+    assert k.proc.wait(timeout=10) == 0
+
+
+def _hostile_frames(k: RawKernel) -> list[list[bytes]]:
+    good = k.session.msg("execute_request", {"code": "evil", "silent": False})
+    unsigned = Session(key=b"").serialize(good)
+    wrong = Session(key=b"not-the-key").serialize(good)
+    header = json.dumps(good["header"]).encode()
+    parts = [header, b"{}", b"{}", b"not json"]
+    bad_json = [DELIM, k.session.sign(parts), *parts]
+    parts = [b"[1, 2]", b"{}", b"{}", b"{}"]
+    header_list = [DELIM, k.session.sign(parts), *parts]
+    parts = [b'{"msg_id": "x"}', b"{}", b"{}", b"{}"]
+    no_type = [DELIM, k.session.sign(parts), *parts]
+    parts = [b"\xff\xfe", b"{}", b"{}", b"{}"]
+    not_utf8 = [DELIM, k.session.sign(parts), *parts]
+    return [
+        unsigned,
+        wrong,
+        [b"garbage"],
+        [DELIM],
+        [b"", b"", b""],
+        bad_json,
+        header_list,
+        no_type,
+        not_utf8,
+        [DELIM, b"sig", b"{}", b"{}"],
+    ]
+
+
+@pytest.mark.parametrize("channel", ["shell", "control"])
+def test_bad_frames_are_dropped(raw_kernel, channel):
+    k = raw_kernel("wk-echo")
+    for frames in _hostile_frames(k):
+        k.sockets[channel].send_multipart(frames)
+    # A replayed message (valid signature, seen before) is dropped too.
+    first = k.session.msg("kernel_info_request")
+    frames = k.session.serialize(first)
+    k.sockets[channel].send_multipart(frames)
+    k.reply(channel, first)
+    k.sockets[channel].send_multipart(frames)
+    # The next valid request is served, and none of the hostile executes ran.
+    msg = k.send(channel, "kernel_info_request")
+    assert k.reply(channel, msg).content["status"] == "ok"
+    reply, iopub = k.execute("valid")
+    assert reply.content["execution_count"] == 1
+    assert [m.content["code"] for m in iopub if m.msg_type == "execute_input"] == ["valid"]
+    assert k.proc.poll() is None
+    out = k.output()
+    assert "signature" in out  # dropped and logged
+
+
+def test_kernel_exits_when_launching_process_dies(tmp_path):
+    """The launcher is SIGKILLed (no chance to clean up): the kernel notices and exits."""
+    from kernel_mgmt.connection import write_connection_file
+
+    path, _ = write_connection_file(str(tmp_path / "kernel.json"))
+    launcher_code = (
+        "import subprocess, sys, time\n"
+        f"p = subprocess.Popen({[*KERNEL_ARGV['wk-echo'], '-f', path]!r})\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", launcher_code], stdout=subprocess.PIPE, text=True
+    )
+    kernel = None
+    try:
+        kernel_pid = int(launcher.stdout.readline())
+        kernel = psutil.Process(kernel_pid)
+        # Wait until the kernel is serving (its ports are bound) before killing the parent.
+        deadline = time.monotonic() + 20
+        while not kernel.net_connections(kind="tcp") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        launcher.kill()
+        launcher.wait(10)
+        t0 = time.monotonic()
+        kernel.wait(timeout=10)  # raises psutil.TimeoutExpired if the kernel lingers
+        assert time.monotonic() - t0 < 5
+    finally:
+        launcher.stdout.close()
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait(10)
+        if kernel is not None and kernel.is_running():
+            kernel.kill()

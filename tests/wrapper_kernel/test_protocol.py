@@ -1,0 +1,190 @@
+"""Protocol 5.3 behaviour of wrapper_kernel, checked frame by frame with a hand-driven client."""
+
+from __future__ import annotations
+
+import pytest
+from kernel_mgmt.protocol import PROTOCOL_VERSION
+
+
+def types(msgs):
+    return [m.msg_type for m in msgs]
+
+
+def test_kernel_info_on_shell_and_control(raw_kernel):
+    k = raw_kernel("wk-echo")
+    for channel in ("shell", "control"):
+        msg = k.send(channel, "kernel_info_request")
+        reply = k.reply(channel, msg)
+        c = reply.content
+        assert reply.msg_type == "kernel_info_reply"
+        assert c["status"] == "ok"
+        assert c["protocol_version"] == PROTOCOL_VERSION
+        assert c["implementation"] == "Echo"
+        assert c["language_info"]["name"] == "echo"
+        assert c["banner"].startswith("Echo kernel")
+        # Only what is real: no debugger, no subshells.
+        assert c["debugger"] is False
+        assert c["supported_features"] == []
+        statuses = [m.content["execution_state"] for m in k.iopub_until_idle(msg)]
+        assert statuses == ["busy", "idle"]
+
+
+def test_execute_order_and_counts(raw_kernel):
+    k = raw_kernel("wk-echo")
+    reply, iopub = k.execute("hi")
+    assert types(iopub) == ["status", "execute_input", "stream", "status"]
+    assert iopub[1].content == {"code": "hi", "execution_count": 1}
+    assert iopub[2].content == {"name": "stdout", "text": "hi"}
+    assert reply.content["status"] == "ok"
+    assert reply.content["execution_count"] == 1
+    # silent: no execute_input, no output, count unchanged (spec: silent implies no history)
+    reply, iopub = k.execute("quiet", silent=True)
+    assert types(iopub) == ["status", "status"]
+    assert reply.content["execution_count"] == 1
+    # store_history=False: output, but the count does not move
+    reply, iopub = k.execute("nohist", store_history=False)
+    assert types(iopub) == ["status", "execute_input", "stream", "status"]
+    assert reply.content["execution_count"] == 1
+    reply, _ = k.execute("again")
+    assert reply.content["execution_count"] == 2
+
+
+def test_exception_in_do_execute_is_an_error_reply(raw_kernel):
+    k = raw_kernel("wk-py")
+    reply, iopub = k.execute("1/0")
+    assert reply.content["status"] == "error"
+    assert reply.content["ename"] == "ZeroDivisionError"
+    assert any("ZeroDivisionError" in line for line in reply.content["traceback"])
+    errors = [m for m in iopub if m.msg_type == "error"]
+    assert len(errors) == 1 and errors[0].content["ename"] == "ZeroDivisionError"
+    # the kernel lives on
+    reply, _ = k.execute("6*7")
+    assert reply.content["status"] == "ok"
+
+
+def test_stop_on_error_aborts_queued_executes(raw_kernel):
+    k = raw_kernel("wk-py")
+    first = k.send("shell", "execute_request", {"code": "time.sleep(0.3); 1/0"})
+    queued = [k.send("shell", "execute_request", {"code": f"{i}"}) for i in range(3)]
+    info = k.send("shell", "kernel_info_request")
+    assert k.reply("shell", first).content["status"] == "error"
+    for msg in queued:
+        assert k.reply("shell", msg).content["status"] == "aborted"
+    # a non-execute request queued behind them is still served
+    assert k.reply("shell", info).content["status"] == "ok"
+    # and later executes run normally
+    reply, _ = k.execute("6*7")
+    assert reply.content["status"] == "ok"
+
+
+def test_stop_on_error_false_keeps_queue(raw_kernel):
+    k = raw_kernel("wk-py")
+    first = k.send(
+        "shell", "execute_request", {"code": "time.sleep(0.2); 1/0", "stop_on_error": False}
+    )
+    second = k.send("shell", "execute_request", {"code": "6*7"})
+    assert k.reply("shell", first).content["status"] == "error"
+    assert k.reply("shell", second).content["status"] == "ok"
+
+
+def test_shutdown_on_control_echoes_restart(raw_kernel):
+    k = raw_kernel("wk-echo")
+    msg = k.send("control", "shutdown_request", {"restart": True})
+    reply = k.reply("control", msg)
+    assert reply.content == {"status": "ok", "restart": True}
+    assert k.proc.wait(timeout=10) == 0
+
+
+def test_shutdown_on_shell(raw_kernel):
+    k = raw_kernel("wk-echo")
+    msg = k.send("shell", "shutdown_request", {"restart": False})
+    assert k.reply("shell", msg).content == {"status": "ok", "restart": False}
+    assert k.proc.wait(timeout=10) == 0
+
+
+def test_comms_and_unknown_messages(raw_kernel):
+    k = raw_kernel("wk-echo")
+    msg = k.send("shell", "comm_info_request", {})
+    assert k.reply("shell", msg).content == {"status": "ok", "comms": {}}
+    k.iopub_until_idle(msg)
+    # comm_open to a target we do not host: the spec answers with comm_close
+    msg = k.send("shell", "comm_open", {"comm_id": "c1", "target_name": "nope", "data": {}})
+    iopub = k.iopub_until_idle(msg)
+    assert types(iopub) == ["status", "comm_close", "status"]
+    assert iopub[1].content["comm_id"] == "c1"
+    # an unknown request: busy/idle and no crash
+    msg = k.send("shell", "frobnicate_request", {})
+    assert types(k.iopub_until_idle(msg)) == ["status", "status"]
+    msg = k.send("control", "debug_request", {})
+    assert types(k.iopub_until_idle(msg)) == ["status", "status"]
+    reply, _ = k.execute("still here")
+    assert reply.content["status"] == "ok"
+
+
+def test_default_handlers(raw_kernel):
+    k = raw_kernel("wk-echo")
+    msg = k.send("shell", "complete_request", {"code": "ab", "cursor_pos": 2})
+    c = k.reply("shell", msg).content
+    assert c["status"] == "ok" and c["matches"] == [] and c["cursor_start"] == 2
+    msg = k.send("shell", "inspect_request", {"code": "ab", "cursor_pos": 2})
+    assert k.reply("shell", msg).content["found"] is False
+    msg = k.send("shell", "is_complete_request", {"code": "ab"})
+    assert k.reply("shell", msg).content == {"status": "unknown"}
+    msg = k.send("shell", "history_request", {"hist_access_type": "tail", "n": 3})
+    assert k.reply("shell", msg).content == {"status": "ok", "history": []}
+    msg = k.send("shell", "interrupt_request", {})
+    assert k.reply("shell", msg).content == {"status": "ok"}
+
+
+def test_iopub_welcome_for_every_subscriber(raw_kernel):
+    import zmq
+
+    k = raw_kernel("wk-echo")  # wait_ready already required one welcome
+    sub = k.ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(f"tcp://127.0.0.1:{k.info['iopub_port']}")
+    try:
+        assert sub.poll(5000), "second subscriber got no iopub_welcome"
+        msg = k.session.deserialize(sub.recv_multipart())
+        assert msg.msg_type == "iopub_welcome"
+        assert msg.content == {"subscription": ""}
+    finally:
+        sub.close(0)
+
+
+def test_stdin_input_request(raw_kernel):
+    k = raw_kernel("wk-py")
+    msg = k.send(
+        "shell", "execute_request", {"code": "name = input('who? ')\nname", "allow_stdin": True}
+    )
+    req = k.recv("stdin")
+    assert req.msg_type == "input_request"
+    assert req.content == {"prompt": "who? ", "password": False}
+    assert req.parent_header["msg_id"] == msg.msg_id
+    k.session.send(k.sockets["stdin"], "input_reply", {"value": "ada"}, parent=req)
+    assert k.reply("shell", msg).content["status"] == "ok"
+    results = [m for m in k.iopub_until_idle(msg) if m.msg_type == "execute_result"]
+    assert results[0].content["data"]["text/plain"] == "'ada'"
+
+
+def test_input_without_allow_stdin_is_an_error(raw_kernel):
+    k = raw_kernel("wk-py")
+    reply, _ = k.execute("input('x')", allow_stdin=False)
+    assert reply.content["status"] == "error"
+    assert reply.content["ename"] == "StdinNotImplementedError"
+
+
+@pytest.mark.parametrize("name", ["wk-seed-plot"])
+def test_seed_plot_mistakes_are_repaired(raw_kernel, name):
+    pytest.importorskip("matplotlib", reason="the seed plot kernel needs matplotlib")
+    import base64
+
+    k = raw_kernel(name)
+    reply, iopub = k.execute("y = sin(x)")
+    assert reply.content["status"] == "ok"
+    stream = [m for m in iopub if m.msg_type == "stream"][0]
+    assert stream.content["text"] == "Plotting 1 function(s)"  # seed sent it under 'data'
+    png = [m for m in iopub if m.msg_type == "display_data"][0].content["data"]["image/png"]
+    assert base64.b64decode(png, validate=True)[:8] == b"\x89PNG\r\n\x1a\n"  # was URL-quoted
+    assert "'data'; the key is 'text'" in k.output()
