@@ -11,12 +11,10 @@ the standard library only: no zmq import (sockets are duck-typed), no asyncio, n
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 import os
-import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -62,8 +60,12 @@ class ReplayedMessage(SignatureError):
 
 
 def new_id() -> str:
-    """A new unique id for a message or session (uuid4, hex)."""
-    return uuid.uuid4().hex
+    """A new unique id for a message or session: 128 random bits, hex.
+
+    ``os.urandom`` rather than ``uuid.uuid4`` because ``uuid`` imports ``platform``, which costs
+    a kernel milliseconds at start-up; ids only need to be unique.
+    """
+    return os.urandom(16).hex()
 
 
 def utcnow_iso() -> str:
@@ -125,6 +127,8 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, date):
         return obj.isoformat()
     if isinstance(obj, (bytes, bytearray, memoryview)):
+        import base64  # rare: kept off a kernel's start-up path
+
         return base64.b64encode(bytes(obj)).decode("ascii")
     if isinstance(obj, (set, frozenset)):
         return list(obj)
