@@ -8,7 +8,6 @@ start-up or ``kernel-mgmt list`` never pays for the client or jsonschema.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
@@ -33,6 +32,9 @@ _LAZY = {
 
 __all__ = ["__version__", *_LAZY]
 
+# Not `typing.TYPE_CHECKING`: importing typing would double the cost of `import kernel_mgmt`.
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .client import AsyncKernelClient, BlockingKernelClient, IOLoopKernelClient, KernelClient
     from .client_base import KernelDied
@@ -43,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .subproc.manager import KernelManager
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'kernel_mgmt' has no attribute {name!r}")
