@@ -30,7 +30,25 @@ _LAZY = {
     "run_kernel_blocking": "kernel_mgmt.hl",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "AsyncKernelClient",
+    "BlockingKernelClient",
+    "IOLoopKernelClient",
+    "KernelClient",
+    "KernelDied",
+    "KernelFinder",
+    "KernelManager",
+    "KernelManagerABC",
+    "KernelProviderBase",
+    "NoSuchKernel",
+    "SubprocessIPCKernelLauncher",
+    "SubprocessKernelLauncher",
+    "__version__",
+    "run_kernel_async",
+    "run_kernel_blocking",
+    "start_kernel_async",
+    "start_kernel_blocking",
+]
 
 # Not `typing.TYPE_CHECKING`: importing typing would double the cost of `import kernel_mgmt`.
 TYPE_CHECKING = False
