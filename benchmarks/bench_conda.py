@@ -14,6 +14,10 @@ Measured, interleaved round by round so machine noise hits all sides alike:
 - conda disk: a new process' first call (memory cleared, disk cache kept).
 - conda warm: memory cache, revalidated by stat-ing what the scan read. Target ≤ 5 ms.
 - spec provider: ``find_kernels()`` on the N kernelspecs (it has no cache).
+- syscall floor: the reading any scan of N environments must do, in a bare loop: stat
+  ``conda-meta/history``, list ``share/jupyter/kernels``, read each kernel.json (no caching,
+  no names, no cache bookkeeping). Shows how much of the gap to the spec provider (which
+  reads N kernelspecs from one folder) is the layout itself.
 - jupyter_client ``KernelSpecManager().get_all_specs()`` on the same N kernelspecs (reference).
 
 Run: ``.venv/bin/python benchmarks/bench_conda.py [--rounds N] [--envs N]``
@@ -133,44 +137,60 @@ def main() -> int:
         conda.load_config({"conda": {}})
         spec_provider = KernelSpecProvider([kernels_dir])
 
-        def conda_cold() -> object:
-            _discover.clear_memory()
+        def no_cache() -> None:
+            _discover.clear_memory()  # also writes the pending disk cache, as at exit
             shutil.rmtree(cache, ignore_errors=True)
-            return list(conda.find_kernels())
 
-        def conda_disk() -> object:
+        def new_process() -> None:
             _discover.clear_memory()
+
+        def find_conda() -> object:
             return list(conda.find_kernels())
 
-        def conda_warm() -> object:
-            return list(conda.find_kernels())
-
-        found = conda_cold()
+        no_cache()
+        found = find_conda()
         assert len(found) == args.envs, f"conda found {len(found)} kernels, not {args.envs}"
         assert len(list(spec_provider.find_kernels())) == args.envs
         assert len(KernelSpecManager().get_all_specs()) >= args.envs
 
-        cases: dict[str, Callable[[], object]] = {
-            "conda cold": conda_cold,
-            "conda disk": conda_disk,
-            "conda warm": conda_warm,
-            "spec provider": lambda: list(spec_provider.find_kernels()),
-            "KernelSpecManager": lambda: KernelSpecManager().get_all_specs(),
+        from kernel_mgmt.kernelspec import read_kernel_spec
+
+        env_prefixes = [os.path.join(root, "envs", e) for e in os.listdir(root + "/envs")]
+
+        def floor() -> None:
+            """The reading any scan must do: is it an env, its kernels, each kernel.json."""
+            for prefix in env_prefixes:
+                os.stat(prefix + "/conda-meta/history")
+                kernels = prefix + "/share/jupyter/kernels"
+                for name in os.listdir(kernels):
+                    read_kernel_spec(kernels + "/" + name)
+
+        # name: (untimed setup, timed call)
+        cases: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+            "conda cold": (no_cache, find_conda),
+            "conda disk": (new_process, find_conda),
+            "conda warm": (find_conda, find_conda),
+            "spec provider": (lambda: None, lambda: list(spec_provider.find_kernels())),
+            "syscall floor": (lambda: None, floor),
+            "KernelSpecManager": (lambda: None, lambda: KernelSpecManager().get_all_specs()),
         }
         times: dict[str, list[float]] = {name: [] for name in cases}
-        for fn in cases.values():  # warm-up: page cache, imports
+        for setup, fn in cases.values():  # warm-up: page cache, imports
+            setup()
             fn()
         for _ in range(args.rounds):
-            for name, fn in cases.items():
-                if name == "conda warm":
-                    conda_disk()  # warm = right after a previous call in this process
+            for name, (setup, fn) in cases.items():
+                setup()
                 times[name].append(timed(fn))
+        _discover.clear_memory()
 
     med = {k: statistics.median(v) * 1000 for k, v in times.items()}
     p99 = {k: pct(v, 0.99) * 1000 for k, v in times.items()}
     rows: list[tuple[str, str | None, float | None, float | None]] = [
         # (ours, peer, ratio target, absolute target ms)
         ("conda cold", "spec provider", 2.0, 30.0),
+        ("conda cold", "syscall floor", None, None),
+        ("syscall floor", "spec provider", None, None),
         ("conda cold", "KernelSpecManager", None, None),
         ("conda disk", "spec provider", None, None),
         ("conda warm", "spec provider", None, 5.0),

@@ -2,7 +2,8 @@
 
 Three comparisons, measured in one run and interleaved round by round so that machine noise
 hits both sides alike (the 500 specs live in a private JUPYTER_PATH; JUPYTER_DATA_DIR,
-JUPYTER_CONFIG_DIR and IPYTHONDIR point at empty private folders):
+JUPYTER_CONFIG_DIR and IPYTHONDIR point at empty private folders; PYTHONDONTWRITEBYTECODE is
+unset so that both sides run from .pyc files, as after any ordinary install):
 
 1. CLI: ``kernel-mgmt list`` (``KERNEL_MGMT_PROVIDERS=spec``) vs ``jupyter kernelspec list``;
    target ≤ 0.35x.
@@ -46,7 +47,14 @@ def make_specs(root: str, n: int) -> None:
 
 def isolated_env(root: str) -> dict[str, str]:
     env = dict(os.environ)
-    for key in ("JUPYTER_PREFER_ENV_PATH", "JUPYTER_PLATFORM_DIRS", "KERNEL_MGMT_CONFIG"):
+    # Bytecode as in any normal install: jupyter_client's site-packages has its .pyc files,
+    # kernel_mgmt's editable sources get theirs on the warm-up run (gitignored __pycache__).
+    for key in (
+        "JUPYTER_PREFER_ENV_PATH",
+        "JUPYTER_PLATFORM_DIRS",
+        "KERNEL_MGMT_CONFIG",
+        "PYTHONDONTWRITEBYTECODE",
+    ):
         env.pop(key, None)
     env.update(
         JUPYTER_PATH=os.path.join(root, "path"),

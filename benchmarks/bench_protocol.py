@@ -4,7 +4,7 @@ Each round trip: the client builds, signs and sends an ``execute_request`` on a 
 socket; the server process (ROUTER, as a kernel's shell) receives, verifies and parses
 it, answers with a signed ``execute_reply`` whose parent is the request, and the
 client verifies and parses that. Modes, all over tcp on 127.0.0.1 in the same run,
-interleaved in rounds so machine noise hits them alike:
+interleaved one round trip at a time so machine noise hits them alike:
 
 - ``raw``: zmq frames echoed untouched (transport only, for reference)
 - ``floor``: json + hmac by hand: the least work the protocol requires
@@ -12,7 +12,7 @@ interleaved in rounds so machine noise hits them alike:
 - ``jupyter_client``: ``jupyter_client.session.Session`` on both sides
 
 Target: kernel_mgmt ≤ 1.15 x floor (median). Run:
-``.venv/bin/python benchmarks/bench_protocol.py [--rounds N] [--per-round N] [--profile]``
+``.venv/bin/python benchmarks/bench_protocol.py [--n N] [--profile]``
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import hmac
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -177,8 +176,7 @@ def pct(xs: list[float], q: float) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=20)
-    ap.add_argument("--per-round", type=int, default=500)
+    ap.add_argument("--n", type=int, default=10000, help="round trips per mode")
     ap.add_argument("--profile", action="store_true", help="cProfile kernel_mgmt's client side")
     ap.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -193,13 +191,15 @@ def main() -> int:
         for c in clients.values():  # warm up: connections, imports, caches
             for _ in range(200):
                 c.ping()
-        for _ in range(args.rounds):
-            for mode, c in clients.items():
-                t = times[mode]
-                for _ in range(args.per_round):
-                    t0 = time.perf_counter_ns()
-                    c.ping()
-                    t.append((time.perf_counter_ns() - t0) / 1000)
+        # Interleave single round trips, rotating the order, so that every mode sees
+        # the same machine load (5 builds share 2 cores here) at nearly the same moment.
+        order = list(clients.items())
+        for i in range(args.n):
+            k = i % len(order)
+            for mode, c in order[k:] + order[:k]:
+                t0 = time.perf_counter_ns()
+                c.ping()
+                times[mode].append((time.perf_counter_ns() - t0) / 1000)
         if args.profile:
             import cProfile
             import pstats
@@ -218,8 +218,7 @@ def main() -> int:
 
     floor = statistics.median(times["floor"])
     print(
-        f"signed ping-pong, 2 processes, tcp 127.0.0.1, {args.rounds}x{args.per_round} "
-        f"round trips each, pid {os.getpid()}"
+        f"signed ping-pong, 2 processes, tcp 127.0.0.1, {args.n} round trips per mode, interleaved"
     )
     print(f"{'mode':<16}{'median µs':>11}{'p99 µs':>10}{'x floor':>10}")
     for mode in MODES:

@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 
+import psutil
 import pytest
 import zmq
 import zmq.asyncio
@@ -31,6 +32,8 @@ def jupyter_dirs(tmp_path, monkeypatch):
     yield runtime
     left = list(runtime.glob("kernel-*.json")) if runtime.exists() else []
     assert not left, f"connection files left behind: {left}"
+    alive = [p for p in psutil.Process().children(recursive=True) if p.status() != "zombie"]
+    assert not alive, f"processes left behind: {alive}"
 
 
 @pytest.fixture
@@ -249,7 +252,9 @@ async def test_kernel_exiting_at_startup_fails_wait_for_ready_fast(kernel):
 
 async def test_wait_for_ready_times_out(kernel):
     # A process that lives but never speaks the protocol.
-    info, km = await kernel([sys.executable, "-c", "import time; time.sleep(60)", "{connection_file}"])
+    info, km = await kernel(
+        [sys.executable, "-c", "import time; time.sleep(60)", "{connection_file}"]
+    )
     kc = KernelClient(info, manager=km)
     try:
         with pytest.raises(TimeoutError, match="did not become ready"):
@@ -312,9 +317,13 @@ async def test_bad_signatures_are_dropped(tmp_path):
         fut = kc.kernel_info()
         req = good.deserialize(await asyncio.wait_for(socks["shell"].recv_multipart(), 5))
         idents = req.idents
-        forged.send(socks["shell"], "kernel_info_reply", {"status": "ok", "f": 1}, parent=req, idents=idents)
+        forged.send(
+            socks["shell"], "kernel_info_reply", {"status": "ok", "f": 1}, parent=req, idents=idents
+        )
         await socks["shell"].send_multipart([*idents, b"garbage"])
-        good.send(socks["shell"], "kernel_info_reply", {"status": "ok", "f": 0}, parent=req, idents=idents)
+        good.send(
+            socks["shell"], "kernel_info_reply", {"status": "ok", "f": 0}, parent=req, idents=idents
+        )
         reply = await asyncio.wait_for(fut, 5)
         assert reply.content["f"] == 0
         assert kc._tasks and not any(t.done() for t in kc._tasks)
@@ -347,3 +356,60 @@ def test_client_created_outside_loop_starts_on_first_use(tmp_path):
     finally:
         kc.close()
         os.unlink(path)
+
+
+async def test_ready_without_iopub_welcome():
+    """Kernels older than iopub_welcome only publish on requests: kernel_info is re-sent
+    until a status message gets through the (late) IOPub subscription."""
+    info = {"transport": "tcp", "ip": "127.0.0.1", "key": "c" * 64}
+    ctx = zmq.asyncio.Context.instance()
+    socks = {}
+    for name, kind in (
+        ("shell", zmq.ROUTER),
+        ("control", zmq.ROUTER),
+        ("stdin", zmq.ROUTER),
+        ("iopub", zmq.PUB),
+        ("hb", zmq.REP),
+    ):
+        s = ctx.socket(kind)
+        s.linger = 0
+        info[f"{name}_port"] = s.bind_to_random_port("tcp://127.0.0.1")
+        socks[name] = s
+    session = Session(key=info["key"])
+    requests = []
+
+    async def old_kernel():
+        while True:
+            req = session.deserialize(await socks["shell"].recv_multipart())
+            requests.append(req.msg_type)
+            session.send(socks["iopub"], "status", {"execution_state": "busy"}, parent=req)
+            session.send(
+                socks["shell"], "kernel_info_reply", {"status": "ok"}, parent=req, idents=req.idents
+            )
+            session.send(socks["iopub"], "status", {"execution_state": "idle"}, parent=req)
+
+    server = asyncio.create_task(old_kernel())
+    kc = KernelClient(info, use_heartbeat=False)
+    try:
+        reply = await kc.wait_for_ready(timeout=10)
+        assert reply.msg_type == "kernel_info_reply"
+        assert kc._iopub_seen.is_set()
+        assert requests and set(requests) == {"kernel_info_request"}
+    finally:
+        server.cancel()
+        kc.close()
+        for s in socks.values():
+            s.close()
+
+
+async def test_execute_interrupt_timeout(client):
+    t0 = time.monotonic()
+    reply = await client.execute("import time; time.sleep(30)", interrupt_timeout=0.5)
+    assert reply.content["ename"] == "KeyboardInterrupt"
+    assert time.monotonic() - t0 < 3
+
+
+async def test_execute_interactive_timeout(client):
+    with pytest.raises(TimeoutError, match=r"no execute_reply within 0\.3 s"):
+        await client.execute_interactive("import time; time.sleep(30)", timeout=0.3)
+    await client.interrupt()

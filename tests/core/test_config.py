@@ -42,6 +42,28 @@ def test_default_locations(tmp_path: Path) -> None:
     assert paths[1].startswith(str(tmp_path / "xdg"))
 
 
+@pytest.mark.parametrize(
+    ("xdg", "home"),
+    [
+        ("abs", "abs"),
+        (None, "abs"),
+        ("", "abs"),
+        ("relative/dir", "abs"),
+        (None, "rel"),
+        (None, ""),
+    ],
+)
+def test_user_config_dir_matches_platformdirs(tmp_path, monkeypatch, xdg, home) -> None:
+    import platformdirs
+
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    if xdg is not None:
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "x") if xdg == "abs" else xdg)
+    monkeypatch.setenv("HOME", {"abs": str(tmp_path / "home"), "rel": "rel/home", "": ""}[home])
+    expected = platformdirs.user_config_dir("kernel_mgmt", appauthor=False)
+    assert config._user_config_dir() == expected
+
+
 def test_user_file_and_env_file_merge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(
         tmp_path / "xdg" / "kernel_mgmt" / "config.toml",

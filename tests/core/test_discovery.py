@@ -260,3 +260,44 @@ def test_validate_launch_params_nested_defaults() -> None:
     }
     out = validate_launch_params("x/y", {"metadata": {"launch_parameter_schema": schema}}, None)
     assert out == {"res": {"mem": "1G"}}
+
+
+async def test_concurrent_cold_launches_share_one_find() -> None:
+    calls = 0
+
+    class Slowish(KernelProviderBase):
+        id = "slow"
+
+        async def find_kernels(self):
+            nonlocal calls
+            calls += 1
+            await asyncio.sleep(0.05)
+            return [("k", attrs("k"))]
+
+        async def launch(self, name, cwd=None, launch_params=None):
+            return {"kernel_name": name}, None
+
+    finder = KernelFinder([Slowish()])
+    results = await asyncio.gather(*(finder.launch("slow/k") for _ in range(50)))
+    assert len(results) == 50 and calls == 1
+    assert finder.problems == []
+
+
+async def test_kernel_id_reaches_providers_that_accept_it() -> None:
+    seen: list = []
+
+    class WithId(KernelProviderBase):
+        id = "withid"
+
+        def find_kernels(self):
+            yield "k", attrs("k")
+
+        async def launch(self, name, cwd=None, launch_params=None, kernel_id=None):
+            seen.append(kernel_id)
+            return {}, None
+
+    finder = KernelFinder([WithId(), module_provider("plain", ["k"])])
+    await finder.launch("withid/k", kernel_id="abc")
+    await finder.launch("withid/k")
+    assert seen == ["abc", None]
+    await finder.launch("plain/k", kernel_id="ignored")  # hook without kernel_id still works

@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 
+import psutil
 import pytest
 
 import kernel_mgmt
@@ -33,6 +34,8 @@ def jupyter_dirs(tmp_path, monkeypatch):
     yield path
     left = list(runtime.glob("kernel-*.json")) if runtime.exists() else []
     assert not left, f"connection files left behind: {left}"
+    alive = [p for p in psutil.Process().children(recursive=True) if p.status() != "zombie"]
+    assert not alive, f"processes left behind: {alive}"
 
 
 def _pid_gone(pid: int) -> bool:
@@ -72,9 +75,7 @@ async def test_start_kernel_async_with_cwd(tmp_path):
         assert isinstance(kc, KernelClient) and kc.manager is km
         out = []
         await kc.execute_interactive("import os; print(os.getcwd())", output_hook=out.append)
-        assert [m.content["text"].strip() for m in out if m.msg_type == "stream"] == [
-            str(tmp_path)
-        ]
+        assert [m.content["text"].strip() for m in out if m.msg_type == "stream"] == [str(tmp_path)]
     finally:
         await kc.shutdown_or_terminate()
         kc.close()

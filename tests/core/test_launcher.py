@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import socket
 import stat
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import zmq
 
-from kernel_mgmt.connection import channel_url, read_connection_file
+from kernel_mgmt.connection import PORT_NAMES, channel_url, read_connection_file
 from kernel_mgmt.protocol import Session
 from kernel_mgmt.subproc.launcher import (
     KernelLaunchError,
@@ -49,13 +50,15 @@ async def reaper():
         await m.cleanup()
 
 
-def kernel_info(info: dict[str, Any], timeout: float = TIMEOUT) -> dict[str, Any]:
-    """Send kernel_info_request on shell with our protocol layer; return the reply content."""
+def kernel_info(
+    info: dict[str, Any], timeout: float = TIMEOUT, channel: str = "shell"
+) -> dict[str, Any]:
+    """Send kernel_info_request (shell or control) with our protocol layer; return the reply."""
     session = Session(info["key"], info["signature_scheme"])
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.linger = 0
     try:
-        sock.connect(channel_url(info, "shell"))
+        sock.connect(channel_url(info, channel))
         request = session.send(sock, "kernel_info_request")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -64,6 +67,20 @@ def kernel_info(info: dict[str, Any], timeout: float = TIMEOUT) -> dict[str, Any
                 if reply and reply.parent_header.get("msg_id") == request.msg_id:
                     return reply.content
         raise TimeoutError("no kernel_info_reply")
+    finally:
+        sock.close()
+
+
+def heartbeat(info: dict[str, Any], timeout: float = TIMEOUT) -> bytes:
+    """One heartbeat round trip: the kernel echoes what we send on hb."""
+    sock = zmq.Context.instance().socket(zmq.REQ)
+    sock.linger = 0
+    try:
+        sock.connect(channel_url(info, "hb"))
+        sock.send(b"ping")
+        if not sock.poll(int(timeout * 1000)):
+            raise TimeoutError("no heartbeat echo")
+        return sock.recv()
     finally:
         sock.close()
 
@@ -162,6 +179,12 @@ async def test_launch_ipykernel_tcp(jupyter_env: Path, reaper: list[KernelManage
     # The ports are live: the kernel answers on shell, signed with the file's key.
     reply = await asyncio.to_thread(kernel_info, info)
     assert reply["status"] == "ok" and reply["implementation"] == "ipython"
+    control = await asyncio.to_thread(kernel_info, info, TIMEOUT, "control")
+    assert control["status"] == "ok"
+    assert await asyncio.to_thread(heartbeat, info) == b"ping"
+    for name in PORT_NAMES:  # all five held by the kernel (iopub, stdin included)
+        with socket.socket() as s, pytest.raises(OSError):
+            s.bind(("127.0.0.1", info[name]))
     assert await km.is_alive()
     await km.kill()
     await km.cleanup()
@@ -219,6 +242,22 @@ async def test_missing_program_names_kernel_and_leaves_nothing(
         assert list(tmp.iterdir()) == []  # no private ipc directory either
 
 
+async def test_unwritable_runtime_dir_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(blocker / "runtime"))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    for cls in (SubprocessKernelLauncher, SubprocessIPCKernelLauncher):
+        with pytest.raises(KernelLaunchError, match="JUPYTER_RUNTIME_DIR") as exc:
+            await cls(script_kernel("pass"), kernel_name="spec/k").launch()
+        assert "spec/k" in str(exc.value)
+        assert list(tmp.iterdir()) == []
+
+
 async def test_missing_cwd_is_a_clear_error(jupyter_env: Path, tmp_path: Path) -> None:
     launcher = SubprocessKernelLauncher(
         script_kernel("pass"), cwd=str(tmp_path / "gone"), kernel_name="spec/k"
@@ -271,8 +310,7 @@ async def test_stderr_is_forwarded_and_tail_kept(
     reaper.append(km)
     assert await km.wait(TIMEOUT) is False
     assert km.returncode == 3
-    assert km._stderr is not None and km._stderr.join(TIMEOUT)
-    assert km.stderr_tail() == "boom: cannot start"
+    assert km.stderr_tail() == "boom: cannot start"  # no waiting for the drain needed
     assert sink.getvalue() == "boom: cannot start\n"
 
 
@@ -314,7 +352,7 @@ def finder(jupyter_env: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(jupyter_env.parent / "config"))
     monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "spec,pyimport")
-    return KernelFinder.from_entrypoints()
+    return KernelFinder.from_entrypoints(timeout=TIMEOUT)
 
 
 async def test_finder_launches_spec_ipykernel(

@@ -85,6 +85,11 @@ async def start_group(
     return info, km, names
 
 
+def test_manager_needs_a_popen() -> None:
+    with pytest.raises(TypeError, match=r"subprocess\.Popen"):
+        KernelManager(object())  # type: ignore[arg-type]
+
+
 def test_abc_is_abstract() -> None:
     with pytest.raises(TypeError):
         KernelManagerABC()  # type: ignore[abstract]
@@ -245,3 +250,22 @@ async def test_interrupt_ipykernel_execution(
     finally:
         sock.close()
     assert await km.is_alive()
+
+
+async def test_cleanup_spares_a_newer_kernels_connection_file(
+    jupyter_env: Path, reaper: list[KernelManager]
+) -> None:
+    # A restart under the same kernel_id rewrites kernel-<id>.json before the old
+    # manager is cleaned up: the old cleanup must not delete the new kernel's file.
+    argv = ["python", "-I", "-S", "-c", "import time; time.sleep(60)"]
+    _, old = await SubprocessKernelLauncher(argv, kernel_id="same").launch()
+    reaper.append(old)
+    await old.kill()
+    _, new = await SubprocessKernelLauncher(argv, kernel_id="same").launch()
+    reaper.append(new)
+    assert old.connection_file == new.connection_file
+    await old.cleanup()
+    assert Path(new.connection_file).exists()
+    await new.kill()
+    await new.cleanup()
+    assert not Path(new.connection_file).exists()

@@ -184,7 +184,9 @@ async def test_100_concurrent_finder_launches(
 
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "spec")
-    finder = KernelFinder.from_entrypoints()
+    # Generous discovery timeout: 100 kernel processes share two busy cores here.
+    finder = KernelFinder.from_entrypoints(timeout=TIMEOUT)
+    assert "spec/binder" in [name for name, _ in await finder.find_kernels_async()]
     _resource_dir, out = binder_spec
     await _launch_all(lambda: finder.launch("spec/binder"), out)
     assert list((tmp_path / "runtime").iterdir()) == []

@@ -5,7 +5,11 @@ test_entrypoints.py pip-installs the same files into a fresh venv)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -15,16 +19,48 @@ from kernel_mgmt.discovery import InvalidLaunchParams, KernelFinder
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKER = re.compile(r"<!-- example-file: (\S+) -->\s*```\w*\n(.*?)```", re.S)
+RUN_MARKER = re.compile(r"<!-- example-run: (\S+) -->\s*```python\n(.*?)```", re.S)
+
+
+def _blocks(pattern: re.Pattern[str]) -> dict[str, str]:
+    for doc in (ROOT / "README.md", ROOT / "docs" / "README-foundation.md"):
+        if doc.exists():
+            found = dict(pattern.findall(doc.read_text()))
+            if found:
+                return found
+    raise AssertionError(f"no {pattern.pattern[:20]}... blocks in README.md or docs/")
 
 
 def example_files() -> dict[str, str]:
     """``{relative path: text}`` from README.md, else from docs/README-foundation.md."""
-    for doc in (ROOT / "README.md", ROOT / "docs" / "README-foundation.md"):
-        if doc.exists():
-            files = dict(MARKER.findall(doc.read_text()))
-            if files:
-                return files
-    raise AssertionError("no <!-- example-file: ... --> blocks in README.md or docs/")
+    return _blocks(MARKER)
+
+
+def test_using_kernelfinder_example_runs(tmp_path: Path) -> None:
+    """The "Using KernelFinder" snippet, run as a script against one real python3 kernelspec."""
+    code = _blocks(RUN_MARKER)["using-kernelfinder"]
+    kernel = tmp_path / "jp" / "kernels" / "python3"
+    kernel.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "Python 3", "language": "python"}
+    (kernel / "kernel.json").write_text(json.dumps(spec))
+    env = {
+        **os.environ,
+        "JUPYTER_PATH": str(tmp_path / "jp"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "KERNEL_MGMT_PROVIDERS": "spec",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "spec/python3 : Python 3 (python)" in out.stdout.splitlines()
+    assert not any((tmp_path / "runtime").glob("kernel-*.json"))  # cleaned up
 
 
 def test_example_has_one_pyproject_and_one_module() -> None:
@@ -55,7 +91,9 @@ def test_example_launches_a_real_kernel(tmp_path: Path, monkeypatch: pytest.Monk
     client = BlockingKernelClient()
     try:
         client.load_connection_info(info)
-        client.start_channels()
+        # No heartbeat: without a parent manager, jupyter_client treats a heartbeat not yet
+        # answered by a slow-starting kernel as a dead kernel.
+        client.start_channels(hb=False)
         client.wait_for_ready(timeout=60)
         out: list[str] = []
         client.execute_interactive(

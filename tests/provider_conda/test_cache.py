@@ -47,7 +47,7 @@ def test_memory_then_disk_then_scan(conda: Any, scans: list[int]) -> None:
     assert names() == ["a-python3"]
     assert names() == ["a-python3"]
     assert len(scans) == 1  # the second call came from memory
-    _discover.wait_for_writes()  # the disk cache is written in a background thread
+    _discover.flush()  # the disk cache is written at exit, or now
     files = list(conda.cache.glob("kernels-*.json"))
     assert len(files) == 1
     _discover.clear_memory()  # a new process: only the disk cache is left
@@ -116,7 +116,7 @@ def test_ttl_zero_disables_caching(conda: Any, scans: list[int]) -> None:
     list(provider.find_kernels())
     list(provider.find_kernels())
     assert len(scans) == 2
-    _discover.wait_for_writes()
+    _discover.flush()
     assert not conda.cache.exists()
 
 
@@ -135,7 +135,7 @@ def test_cache_dir_from_config(conda: Any, tmp_path: Path) -> None:
     folder = tmp_path / "elsewhere"
     provider.load_config({"conda": {"cache_dir": str(folder)}})
     list(provider.find_kernels())
-    _discover.wait_for_writes()
+    _discover.flush()
     assert list(folder.glob("kernels-*.json"))
     assert not conda.cache.exists()
 
@@ -144,13 +144,13 @@ def test_corrupt_disk_cache_is_ignored(conda: Any, scans: list[int]) -> None:
     conda.make_root()
     conda.env("a", packages=IPYKERNEL)
     assert names() == ["a-python3"]
-    _discover.wait_for_writes()
+    _discover.flush()
     (cache_file,) = conda.cache.glob("kernels-*.json")
     cache_file.write_text("{broken")
     _discover.clear_memory()
     assert names() == ["a-python3"]
     assert len(scans) == 2
-    _discover.wait_for_writes()
+    _discover.flush()
     assert json.loads(cache_file.read_text())["kernels"]  # rewritten
 
 

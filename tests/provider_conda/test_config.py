@@ -19,7 +19,7 @@ def test_defaults() -> None:
     assert cfg.include_current is False
     assert cfg.conda_executable is None
     assert cfg.cache_ttl == 3600
-    assert cfg.matches("/anything")
+    assert not cfg.excluded("/anything")
 
 
 def test_all_keys_accepted() -> None:
@@ -37,7 +37,7 @@ def test_all_keys_accepted() -> None:
             "envs_dirs": ["/opt/envs"],
         }
     )
-    assert cfg.matches("/opt/conda/envs/ml-1") and not cfg.matches("/opt/conda/envs/web")
+    assert cfg.excluded("/opt/conda/envs/ml-1") and not cfg.excluded("/opt/conda/envs/web")
     assert cfg.envs_dirs == ("/opt/envs",)
     assert cfg.executable_timeout == 3.0
 

@@ -45,7 +45,8 @@ class Running:
         self.manager = manager
         self.client = BlockingKernelClient()
         self.client.load_connection_info(info)
-        self.client.start_channels()
+        # No heartbeat channel: under load its 1 s beat can misreport a busy kernel as dead.
+        self.client.start_channels(hb=False)
         self.client.wait_for_ready(timeout=TIMEOUT)
 
     def run(self, code: str) -> tuple[dict[str, Any], str]:
@@ -65,10 +66,12 @@ class Running:
 
     def interrupt_sleep(self) -> dict[str, Any]:
         """Start a long sleep, interrupt it through the manager, return the execute_reply."""
-        msg_id = self.client.execute("import time; time.sleep(60)")
-        while True:  # the code is running once its execute_input is broadcast
+        msg_id = self.client.execute("import time; print('sleeping', flush=True); time.sleep(60)")
+        # Interrupt once the code runs (its output arrives): ipykernel ignores SIGINT between
+        # requests, so an interrupt sent on execute_input alone can be lost.
+        while True:
             msg = self.client.get_iopub_msg(timeout=TIMEOUT)
-            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "execute_input":
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
                 break
         asyncio.run(self.manager.interrupt())
         while True:
@@ -194,7 +197,7 @@ def test_launch_through_the_finder(world: Any, kernels: list[Running]) -> None:
     running.info, running.manager = info, manager
     running.client = BlockingKernelClient()
     running.client.load_connection_info(info)
-    running.client.start_channels()
+    running.client.start_channels(hb=False)
     kernels.append(running)
     running.client.wait_for_ready(timeout=TIMEOUT)
     assert running.probe()["env"]["CONDA_DEFAULT_ENV"] == "realenv"
@@ -215,3 +218,29 @@ def test_unknown_and_vanished_kernels(world: Any, tmp_path: Path) -> None:
     with pytest.raises((KernelLaunchError, NoSuchKernel), match="shortlived"):
         asyncio.run(provider.launch("shortlived-python3", None, None))
     assert not list((tmp_path / "runtime").glob("kernel-*.json"))
+
+
+def test_with_kernel_mgmt_client(world: Any, real_env_root: Path) -> None:
+    """The project's own blocking client drives a conda kernel: execute, interrupt, shutdown."""
+    from kernel_mgmt.client import BlockingKernelClient as OurClient
+
+    info, manager = asyncio.run(provider.launch("realenv-python3", None, None))
+    client = OurClient(info, manager=manager)
+    try:
+        client.wait_for_ready(timeout=TIMEOUT)
+        out: list[str] = []
+
+        def hook(msg: Any) -> None:
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+
+        code = "import os, sys; print(sys.prefix == os.environ['CONDA_PREFIX'])"
+        reply = client.execute_interactive(code, output_hook=hook, timeout=TIMEOUT)
+        assert reply["content"]["status"] == "ok"
+        assert "".join(out).strip() == "True"
+        client.shutdown_or_terminate(timeout=10)
+        assert manager.returncode is not None
+    finally:
+        client.close()
+        asyncio.run(manager.kill())
+        asyncio.run(manager.cleanup())

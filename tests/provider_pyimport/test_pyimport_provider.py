@@ -50,7 +50,9 @@ def test_launch_real_ipykernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     client = BlockingKernelClient()
     try:
         client.load_connection_info(info)
-        client.start_channels()
+        # No heartbeat: without a parent manager, jupyter_client treats a heartbeat not yet
+        # answered by a slow-starting kernel as a dead kernel.
+        client.start_channels(hb=False)
         client.wait_for_ready(timeout=60)
         out: list[str] = []
         client.execute_interactive(

@@ -169,7 +169,9 @@ def test_launch_real_kernel_with_env(jp: Path) -> None:
     try:
         assert info["kernel_name"] == "envkernel"
         client.load_connection_info(info)
-        client.start_channels()
+        # No heartbeat: without a parent manager, jupyter_client treats a heartbeat not yet
+        # answered by a slow-starting kernel as a dead kernel.
+        client.start_channels(hb=False)
         client.wait_for_ready(timeout=60)
         outputs: list[str] = []
 
@@ -186,3 +188,20 @@ def test_launch_real_kernel_with_env(jp: Path) -> None:
         client.stop_channels()
         asyncio.run(manager.kill())
         asyncio.run(manager.cleanup())
+
+
+def test_launch_keeps_kernel_id(jp: Path, tmp_path: Path) -> None:
+    make(jp, "idk")
+    finder = KernelFinder([KernelSpecProvider()])
+
+    async def go():
+        _, manager = await finder.launch("spec/idk", kernel_id="fixed-id")
+        try:
+            assert manager.kernel_id == "fixed-id"
+            assert os.path.exists(tmp_path / "runtime" / "kernel-fixed-id.json")
+        finally:
+            await manager.kill()
+            await manager.cleanup()
+        assert not os.path.exists(tmp_path / "runtime" / "kernel-fixed-id.json")
+
+    asyncio.run(go())

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import zmq
+
 from kernel_mgmt.connection import write_connection_file
 from kernel_mgmt.protocol import Message, Session
 
@@ -29,6 +30,7 @@ KERNEL_ARGV = {
     "wk-echo": [sys.executable, "-m", "wrapper_kernel.examples.echo"],
     "wk-plot": [sys.executable, "-m", "wrapper_kernel.examples.plot"],
     "wk-py": [sys.executable, str(KERNELS / "pykernel.py")],
+    "wk-async": [sys.executable, str(KERNELS / "async_kernel.py")],
     "wk-seed-echo": [sys.executable, str(KERNELS / "seed_echo.py")],
     "wk-seed-plot": [sys.executable, str(KERNELS / "seed_plot.py")],
 }

@@ -12,6 +12,7 @@ import time
 import psutil
 import pytest
 import zmq
+
 from kernel_mgmt.protocol import DELIM, Session
 
 from .conftest import KERNEL_ARGV, RawKernel

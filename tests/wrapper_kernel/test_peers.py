@@ -42,9 +42,8 @@ def test_jupyter_client_lifecycle(kernel_name):
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=30)
-        assert km.kernel_spec.interrupt_mode == kernel_name.endswith("-msg") and "message" or (
-            "signal"
-        )
+        expected_mode = "message" if kernel_name.endswith("-msg") else "signal"
+        assert km.kernel_spec.interrupt_mode == expected_mode
         first_pid = km.provisioner.process.pid
 
         for _ in range(2):
@@ -139,6 +138,25 @@ async def test_kernel_mgmt_client(tmp_path):
         assert (await kc.interrupt()).content["status"] == "ok"
         assert (await kc.comm_info()).content["comms"] == {}
         assert (await kc.is_complete("x")).content["status"] == "unknown"
+    finally:
+        await kc.shutdown_or_terminate(timeout=10)
+        await kc.close()
+    assert manager.returncode == 0
+
+
+async def test_kernel_mgmt_client_over_ipc(tmp_path):
+    """The same over ipc:// sockets (kernel_mgmt's SubprocessIPCKernelLauncher)."""
+    client_mod = pytest.importorskip("kernel_mgmt.client_base", reason="client not built")
+    launcher_mod = pytest.importorskip("kernel_mgmt.subproc.launcher", reason="not built")
+    cmd = [sys.executable, "-m", "wrapper_kernel.examples.echo", "-f", "{connection_file}"]
+    launcher = launcher_mod.SubprocessIPCKernelLauncher(cmd, cwd=str(tmp_path))
+    info, manager = await launcher.launch()
+    assert info["transport"] == "ipc"
+    kc = client_mod.KernelClient(info, manager=manager)
+    try:
+        await kc.wait_for_ready(timeout=30)
+        reply = await kc.execute_interactive("over ipc", output_hook=lambda m: None, timeout=10)
+        assert reply.content["status"] == "ok"
     finally:
         await kc.shutdown_or_terminate(timeout=10)
         await kc.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from kernel_mgmt.protocol import PROTOCOL_VERSION
 
 
@@ -183,8 +184,92 @@ def test_seed_plot_mistakes_are_repaired(raw_kernel, name):
     k = raw_kernel(name)
     reply, iopub = k.execute("y = sin(x)")
     assert reply.content["status"] == "ok"
-    stream = [m for m in iopub if m.msg_type == "stream"][0]
+    stream = next(m for m in iopub if m.msg_type == "stream")
     assert stream.content["text"] == "Plotting 1 function(s)"  # seed sent it under 'data'
-    png = [m for m in iopub if m.msg_type == "display_data"][0].content["data"]["image/png"]
+    png = next(m for m in iopub if m.msg_type == "display_data").content["data"]["image/png"]
     assert base64.b64decode(png, validate=True)[:8] == b"\x89PNG\r\n\x1a\n"  # was URL-quoted
     assert "'data'; the key is 'text'" in k.output()
+
+
+def test_async_handlers(raw_kernel):
+    k = raw_kernel("wk-async")
+    reply, iopub = k.execute("sleep 0.01")
+    assert reply.content["status"] == "ok"
+    assert types(iopub) == [
+        "status",
+        "execute_input",
+        "stream",
+        "display_data",
+        "update_display_data",
+        "status",
+    ]
+    assert iopub[2].content["text"] == "async sleep 0.01\n"
+    assert iopub[3].content["transient"] == {"display_id": "d1"}
+    reply, iopub = k.execute("fail")
+    assert reply.content["ename"] == "ValueError"
+    msg = k.send("shell", "is_complete_request", {"code": "x;"})
+    assert k.reply("shell", msg).content["status"] == "complete"
+    # An interrupt reaches an awaiting coroutine too.
+    msg = k.send("shell", "execute_request", {"code": "sleep 30"})
+    while k.recv("iopub").msg_type != "execute_input":
+        pass  # the execute has started (queued interrupts are a different test)
+    intr = k.send("control", "interrupt_request")
+    k.reply("control", intr)
+    assert k.reply("shell", msg).content["ename"] == "KeyboardInterrupt"
+    reply, _ = k.execute("after")
+    assert reply.content["status"] == "ok"
+    msg = k.send("control", "shutdown_request", {"restart": False})
+    assert k.reply("control", msg).content == {"status": "ok", "restart": False}
+    assert k.proc.wait(timeout=10) == 0
+
+
+def test_getpass_over_stdin(raw_kernel):
+    k = raw_kernel("wk-async")
+    msg = k.send("shell", "execute_request", {"code": "password", "allow_stdin": True})
+    req = k.recv("stdin")
+    assert req.content == {"prompt": "secret: ", "password": True}
+    k.session.send(k.sockets["stdin"], "input_reply", {"value": "hunter2"}, parent=req)
+    assert k.reply("shell", msg).content["status"] == "ok"
+    texts = [m.content["text"] for m in k.iopub_until_idle(msg) if m.msg_type == "stream"]
+    assert texts[0] == "got 7 characters\n"
+
+
+def test_iopub_welcome_while_output_streams(raw_kernel):
+    """A client subscribing while the kernel publishes output still gets its welcome promptly."""
+    import time
+
+    import zmq
+
+    k = raw_kernel("wk-py")
+    code = "for i in range(400):\n    print(i)\n    time.sleep(0.005)"
+    msg = k.send("shell", "execute_request", {"code": code})
+    while k.recv("iopub").msg_type != "stream":
+        pass  # output is flowing
+    sub = k.ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(f"tcp://127.0.0.1:{k.info['iopub_port']}")
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            assert sub.poll(max(1, int((deadline - time.monotonic()) * 1000))), "no welcome"
+            got = k.session.deserialize(sub.recv_multipart())
+            if got.msg_type == "iopub_welcome":
+                break
+        # The welcome came while the execute was still running (it takes >= 2 s).
+        assert not k.sockets["shell"].poll(0)
+    finally:
+        sub.close(0)
+    assert k.reply("shell", msg, timeout=30).content["status"] == "ok"
+
+
+def test_unserializable_reply_becomes_error_reply(raw_kernel):
+    k = raw_kernel("wk-py")
+    # The Python test kernel can patch itself: make do_is_complete return a non-JSON value.
+    reply, _ = k.execute("kernel.do_is_complete = lambda code: {'status': object()}")
+    assert reply.content["status"] == "ok"
+    msg = k.send("shell", "is_complete_request", {"code": "x"})
+    c = k.reply("shell", msg).content
+    assert c["status"] == "error" and "not JSON" in c["evalue"]
+    reply, _ = k.execute("1")
+    assert reply.content["status"] == "ok"

@@ -46,8 +46,9 @@ class PyKernel(Kernel):
             bundle = {"text/plain": repr(bundle)}
         self.display(bundle)
 
-    def do_execute(self, code, silent, store_history=True, user_expressions=None,
-                   allow_stdin=False):
+    def do_execute(
+        self, code, silent, store_history=True, user_expressions=None, allow_stdin=False
+    ):
         stripped = code.strip()
         if stripped.endswith("?") and stripped[:-1].isidentifier():
             obj = self._lookup(stripped[:-1])
@@ -69,8 +70,12 @@ class PyKernel(Kernel):
                     self.execute_result({"text/plain": output})
         if store_history:
             self.history.append((1, self.execution_count, code, output))
-        return {"status": "ok", "execution_count": self.execution_count,
-                "payload": [], "user_expressions": {}}
+        return {
+            "status": "ok",
+            "execution_count": self.execution_count,
+            "payload": [],
+            "user_expressions": {},
+        }
 
     def _lookup(self, name: str) -> Any:
         if name in self.ns:
@@ -86,8 +91,13 @@ class PyKernel(Kernel):
         prefix = head[i:]
         names = set(self.ns) | set(dir(builtins))
         matches = sorted(n for n in names if n.startswith(prefix) and not n.startswith("__"))
-        return {"status": "ok", "matches": matches, "cursor_start": i,
-                "cursor_end": cursor_pos, "metadata": {}}
+        return {
+            "status": "ok",
+            "matches": matches,
+            "cursor_start": i,
+            "cursor_end": cursor_pos,
+            "metadata": {},
+        }
 
     def do_inspect(self, code, cursor_pos, detail_level=0):
         name = code[:cursor_pos].split()[-1] if code[:cursor_pos].split() else code
@@ -95,8 +105,12 @@ class PyKernel(Kernel):
             obj = self._lookup(name)
         except AttributeError:
             return {"status": "ok", "found": False, "data": {}, "metadata": {}}
-        return {"status": "ok", "found": True,
-                "data": {"text/plain": inspect.getdoc(obj) or repr(obj)}, "metadata": {}}
+        return {
+            "status": "ok",
+            "found": True,
+            "data": {"text/plain": inspect.getdoc(obj) or repr(obj)},
+            "metadata": {},
+        }
 
     def do_is_complete(self, code):
         try:
@@ -109,14 +123,25 @@ class PyKernel(Kernel):
                 return {"status": "invalid"}
         return {"status": "complete"}
 
-    def do_history(self, hist_access_type, output, raw, session=None, start=None, stop=None,
-                   n=None, pattern=None, unique=False):
+    def do_history(
+        self,
+        hist_access_type,
+        output,
+        raw,
+        session=None,
+        start=None,
+        stop=None,
+        n=None,
+        pattern=None,
+        unique=False,
+    ):
         items = self.history
         if hist_access_type == "tail":
             items = items[-n:] if n else items
         elif hist_access_type == "range":
-            items = [h for h in items
-                     if h[0] == session and (start or 0) <= h[1] < (stop or 1 << 62)]
+            items = [
+                h for h in items if h[0] == session and (start or 0) <= h[1] < (stop or 1 << 62)
+            ]
         elif hist_access_type == "search":
             items = [h for h in items if fnmatch.fnmatch(h[2], pattern or "*")]
             if unique:

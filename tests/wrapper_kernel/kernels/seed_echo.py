@@ -1,3 +1,5 @@
+# ruff: noqa
+# fmt: off
 # The seed's echokernel.py ("Making simple Python wrapper kernels"), verbatim except for the
 # two import lines (IPython.kernel.zmq.kernelbase / .kernelapp -> wrapper_kernel.*).
 from wrapper_kernel.kernelbase import Kernel

@@ -1,3 +1,5 @@
+# ruff: noqa
+# fmt: off
 # The seed's plotkernel.py (IPython Cookbook, 2nd ed., recipe "Creating a simple kernel for
 # Jupyter"), verbatim except for the import lines: ipykernel.kernelbase/kernelapp ->
 # wrapper_kernel.*, and `import urllib` -> `import urllib.parse` (the seed relied on

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import logging
 import threading
@@ -126,9 +127,15 @@ class LoopThread:
         self.thread.join(timeout)
 
 
-def _blocking(name: str, what: str | None = None) -> Callable[..., Any]:
-    """Make a blocking method from the asyncio client's request method *name*."""
+def _blocking(name: str) -> Callable[..., Any]:
+    """Make a blocking method from the asyncio client's request method *name*.
+
+    The request is sent by a callback on the client's loop and the caller waits on a
+    threading event set by the reply future's done-callback: no coroutine or Task per
+    request, which keeps the blocking round trip close to the asyncio one.
+    """
     async_method = getattr(KernelClient, name)
+    what = f"{name} request"
 
     def method(
         self: BlockingKernelClient,
@@ -137,15 +144,54 @@ def _blocking(name: str, what: str | None = None) -> Callable[..., Any]:
         timeout: float | None = None,
         **kwargs: Any,
     ) -> Any:
+        thread = self._thread
+        if thread.in_thread():
+            raise RuntimeError(
+                f"blocking {what} called from the client's own event-loop thread (e.g. in a "
+                "message handler) would deadlock; use the asyncio client there"
+            )
+        if not thread.alive:
+            raise RuntimeError("the client's event loop is closed")
         client = self.loop_client
+        done = threading.Event()
+        box: dict[str, Any] = {}
 
-        async def call() -> Any:
-            aw = getattr(client, name)(*args, **kwargs)
-            if not reply:
-                return getattr(aw, "jupyter_msg_id", None)
-            return await aw
+        def finished(fut: asyncio.Future[Any]) -> None:
+            if fut.cancelled():
+                box["exc"] = asyncio.CancelledError()
+            elif fut.exception() is not None:
+                box["exc"] = fut.exception()
+            else:
+                box["value"] = fut.result()
+            done.set()
 
-        return self._thread.run(call(), timeout, what or f"{name} request")
+        def start() -> None:
+            try:
+                fut = getattr(client, name)(*args, **kwargs)
+            except BaseException as e:
+                box["exc"] = e
+                done.set()
+                return
+            box["fut"] = fut
+            if reply:
+                fut.add_done_callback(finished)
+            else:
+                box["value"] = fut.jupyter_msg_id
+                done.set()
+
+        thread.call_soon(start)
+        try:
+            if not done.wait(timeout):
+                raise TimeoutError(f"{what} timed out after {timeout} s")
+        except BaseException:  # TimeoutError, or KeyboardInterrupt in the caller
+            fut = box.get("fut")
+            if fut is not None:
+                with contextlib.suppress(RuntimeError):
+                    thread.call_soon(fut.cancel)
+            raise
+        if "exc" in box:
+            raise box["exc"]
+        return box["value"]
 
     functools.update_wrapper(method, async_method)
     method.__doc__ = (async_method.__doc__ or "").rstrip() + (

@@ -36,8 +36,12 @@ log = logging.getLogger("kernel_mgmt.client")
 HANDLER_CHANNELS = frozenset({"shell", "iopub", "stdin", "control"})
 #: libzmq retries a refused connect after this many ms (default 100). Clients usually
 #: connect before the kernel has bound its ports; 100 ms would quantise every start.
+#: No exponential back-off (RECONNECT_IVL_MAX stays 0): with back-off the last retry could
+#: come long after a slow kernel finally binds. A refused loopback connect costs microseconds.
 RECONNECT_IVL_MS = 10
-RECONNECT_IVL_MAX_MS = 200
+#: Idle waiters kept for execute requests nobody has awaited the idle of yet; beyond this
+#: the oldest are dropped (a kernel that never sends ``status: idle`` must not leak memory).
+MAX_IDLE_WAITERS = 1000
 #: How long wait_for_ready waits for the first IOPub message after a kernel_info_reply
 #: before asking again (kernels without ``iopub_welcome`` only publish on requests).
 IOPUB_RETRY_S = 0.25
@@ -226,7 +230,6 @@ class KernelClient:
         sock = self.context.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
         return sock
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -265,14 +268,14 @@ class KernelClient:
         if self._closed:
             return Done()
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        if self._hb_task is not None:
-            self._hb_task.cancel()
+        for task in [*self._tasks, *([self._hb_task] if self._hb_task else [])]:
+            with contextlib.suppress(RuntimeError):  # its loop is already closed
+                task.cancel()
         closed = KernelDied("the client was closed")
         for fut in [*self._pending.values(), *self._idle_waiters.values()]:
             if not fut.done():
-                fut.set_exception(closed)
+                with contextlib.suppress(RuntimeError):
+                    fut.set_exception(closed)
         self._pending.clear()
         self._idle_waiters.clear()
         for sock in self.sockets.values():
@@ -490,6 +493,9 @@ class KernelClient:
             idle: asyncio.Future[Any] = loop.create_future()
             idle.add_done_callback(_retrieve)
             self._idle_waiters[msg_id] = idle
+            if len(self._idle_waiters) > MAX_IDLE_WAITERS:
+                oldest = next(iter(self._idle_waiters))
+                self._idle_waiters.pop(oldest).cancel()
         self.session.send(self.sockets[channel], msg)
         if not expect_reply:
             fut.set_result(msg)
@@ -578,6 +584,8 @@ class KernelClient:
         waiter = self._idle_waiters.get(msg_id)
         if waiter is None:
             return True  # already seen (or not an execute request of ours)
+        if waiter.cancelled():
+            return False  # dropped: too many idles outstanding
         try:
             await asyncio.wait_for(asyncio.shield(waiter), timeout)
         except TimeoutError:

@@ -93,7 +93,23 @@ class ConfigError(ValueError):
 
 
 def _user_config_dir() -> str:
-    import platformdirs  # only the user-config lookup needs it
+    """platformdirs' user config dir for "kernel_mgmt" (e.g. ``~/.config/kernel_mgmt``).
+
+    On Linux the common cases (an absolute ``$XDG_CONFIG_HOME``, or ``~/.config`` under an
+    absolute ``$HOME``) are computed here with platformdirs' rules, because importing
+    platformdirs (pathlib, tempfile, ...) costs every ``kernel-mgmt list`` several ms; a test
+    checks both agree. Anything else asks platformdirs.
+    """
+    if sys.platform.startswith("linux"):
+        xdg = os.environ.get("XDG_CONFIG_HOME", "")
+        if os.path.isabs(xdg):
+            return os.path.join(xdg, "kernel_mgmt")
+        home = os.environ.get("HOME")
+        if home is None or os.path.isabs(home):
+            base = os.path.expanduser("~/.config")
+            if os.path.isabs(base):
+                return os.path.join(base, "kernel_mgmt")
+    import platformdirs
 
     return platformdirs.user_config_dir("kernel_mgmt", appauthor=False)
 

@@ -16,19 +16,21 @@ take the port, and under many concurrent starts something does ("Address already
 use", jupyter_client #487). Three measures make that race practically impossible:
 
 1. Ports are drawn at random from *outside* the OS ephemeral range
-   (``/proc/sys/net/ipv4/ip_local_port_range``) and above 10000 (where well-known
-   development services live). The kernel does nothing to claim them until it binds,
-   and the OS never hands an ephemeral port from that pool to an outgoing connection
-   or to another program's ``bind(0)``; jupyter_client draws *from* the ephemeral
-   range, so it cannot collide with us either.
+   (``/proc/sys/net/ipv4/ip_local_port_range``), and from 10000 up (below that live
+   well-known services such as 5432 or 8888). Nothing holds a port between our check
+   and the kernel's bind, but the OS never gives a port from this pool to an outgoing
+   connection or to anyone's ``bind(0)`` — which is where jupyter_client and most
+   other programs get theirs — so those cannot take it from us.
 2. An in-process registry remembers every port handed out in the last
    ``RESERVATION_SECONDS``; concurrent launches in this process never receive the
    same port, even before any kernel has bound it.
 3. Each candidate passes a bind test (no ``SO_REUSEADDR``, so a port in use by any
    listener, or lingering in TIME_WAIT, is rejected) before it is handed out.
 
-What remains is a second, unrelated program picking the same random port out of
-~27000 in the same few milliseconds, which the bind test plus randomness make rare.
+What remains is another program explicitly binding the very same port out of ~27000
+in the moment between our check and the kernel's bind: rare enough not to warrant a
+launch retry, which would make every launch wait for the kernel to bind. (Letting the
+kernel pick its ports and report them back would need every kernel to support it.)
 If the non-ephemeral pool is too small (an unusual sysctl), we fall back to
 OS-assigned ports, still deduplicated by the registry.
 
@@ -63,7 +65,9 @@ MIN_PORT = 10000
 MIN_POOL = 2000
 
 _lock = threading.Lock()
-_reserved: dict[tuple[str, int], float] = {}  # (ip, port) -> expiry (time.monotonic)
+# port -> expiry (time.monotonic). Keyed by port alone: a port bound on 0.0.0.0 and one
+# on 127.0.0.1 collide too.
+_reserved: dict[int, float] = {}
 
 
 class ConnectionFileError(ValueError):
@@ -140,23 +144,26 @@ def allocate_ports(ip: str = LOCALHOST, n: int = 5) -> list[int]:
                     idx -= b - a + 1
             else:
                 candidate = 0  # let the OS pick; the registry still deduplicates
-            if (ip, candidate) in _reserved or candidate in ports:
+            if candidate in _reserved or candidate in ports:
                 continue
             port = _bind_test(ip, candidate)
-            if port is None or (ip, port) in _reserved or port in ports:
+            if port is None or port in _reserved or port in ports:
                 continue
             ports.append(port)
         expiry = now + RESERVATION_SECONDS
         for port in ports:
-            _reserved[(ip, port)] = expiry
+            _reserved[port] = expiry
     return ports
 
 
 def release_ports(ports: list[int], ip: str = LOCALHOST) -> None:
-    """Forget reservations, e.g. after the kernel holding them has exited."""
+    """Forget reservations, e.g. after the kernel holding them has exited.
+
+    Reservations are per port whatever the address; *ip* is accepted for symmetry.
+    """
     with _lock:
         for port in ports:
-            _reserved.pop((ip, port), None)
+            _reserved.pop(port, None)
 
 
 def _runtime_dir() -> str:

@@ -15,6 +15,7 @@ kernels still appear.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import sys
@@ -39,6 +40,9 @@ __all__ = [
     "NoSuchKernel",
     "Problem",
     "ProviderInfo",
+    "ProviderTimeout",
+    "scan_entry_points",
+    "validate_launch_params",
 ]
 
 LOGGER_NAME = "kernel_mgmt.discovery"
@@ -91,7 +95,10 @@ class KernelProviderBase:
     async def launch(
         self, name: str, cwd: str | None = None, launch_params: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], Any]:
-        """Start kernel type ``name``; return ``(connection_info, kernel_manager)``."""
+        """Start kernel type ``name``; return ``(connection_info, kernel_manager)``.
+
+        Add a ``kernel_id=None`` parameter to receive the application's kernel id.
+        """
         raise NotImplementedError
 
 
@@ -316,12 +323,16 @@ class ProviderTimeout(TimeoutError):
 class _Job:
     """Run ``fn`` in a daemon thread so that a hung provider cannot hang the caller."""
 
-    __slots__ = ("_done", "_error", "_value", "thread")
+    __slots__ = ("_done", "_error", "_value", "lock", "processed", "started", "thread")
 
     def __init__(self, fn: Callable[[], Any], name: str) -> None:
         self._done = threading.Event()
         self._value: Any = None
         self._error: BaseException | None = None
+        self.started = time.monotonic()
+        # For find jobs shared by concurrent callers: the first one validates the records.
+        self.lock = threading.Lock()
+        self.processed: list[tuple[str, dict[str, Any]]] | None = None
         # daemon: a provider stuck forever must not keep the interpreter from exiting
         self.thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
         self.thread.start()
@@ -426,8 +437,6 @@ def _apply_defaults(schema: Mapping[str, Any], instance: Any) -> None:
         if not isinstance(sub, Mapping):
             continue
         if key not in instance and "default" in sub:
-            import copy
-
             instance[key] = copy.deepcopy(sub["default"])
         if key in instance:
             _apply_defaults(sub, instance[key])
@@ -451,7 +460,8 @@ def validate_launch_params(
         raise InvalidLaunchParams(kernel, None, f"must be a mapping, not {type(launch_params)}")
     import jsonschema  # deferred: only launches with a parameter schema pay for it
 
-    params: dict[str, Any] = dict(launch_params or {})
+    # A deep copy: defaults are filled into nested objects, and the caller's dict stays as is.
+    params: dict[str, Any] = copy.deepcopy(dict(launch_params or {}))
     _apply_defaults(schema, params)
     try:
         validator_cls = jsonschema.validators.validator_for(schema)
@@ -580,6 +590,7 @@ class KernelFinder:
         )
         disabled = self._selection()
         owners: dict[str, tuple[Any, ProviderInfo]] = {}
+        disabled_seen: set[tuple[str, str | None, str | None]] = set()
         for ep in ordered:
             dname, dversion = dist_of(ep)
             info = ProviderInfo(
@@ -598,8 +609,11 @@ class KernelFinder:
                 continue
             reason = disabled(ep.name)
             if reason:
-                info.status, info.reason = "disabled", reason
-                self._all.append(_Provider(info))
+                key = (ep.name, dname, info.value)
+                if key not in disabled_seen:  # once, even when listed under both groups
+                    disabled_seen.add(key)
+                    info.status, info.reason = "disabled", reason
+                    self._all.append(_Provider(info))
                 continue
             if ep.name in owners:
                 _, first = owners[ep.name]
@@ -739,24 +753,40 @@ class KernelFinder:
     # -- finding ------------------------------------------------------------------------------
 
     def _start_find(self, provider: _Provider) -> _Job | None:
-        if provider.busy is not None and not provider.busy.done():
+        """Start the provider's find_kernels, or join the call already in flight."""
+        with self._lock:
+            job = provider.busy
+            if job is not None and not job.done():
+                if time.monotonic() - job.started < self.timeout:
+                    return job  # concurrent finds and cold launches share one call
+                stuck = True
+            else:
+                stuck = False
+                impl = provider.impls["find_kernels"]
+                job = _Job(
+                    lambda: _collect_records(_call_impl(impl)), f"kernel_mgmt-find-{provider.id}"
+                )
+                provider.busy = job
+        if stuck:
+            provider.info.status = "failed"
             self._report(
                 provider.info,
                 "find_kernels is still running from an earlier call (it exceeded the timeout)",
             )
-            provider.info.status = "failed"
             return None
-        impl = provider.impls["find_kernels"]
-        job = _Job(lambda: _collect_records(_call_impl(impl)), f"kernel_mgmt-find-{provider.id}")
-        provider.busy = job
         return job
 
-    def _finish_find(
-        self, provider: _Provider, job: _Job, deadline: float
-    ) -> list[tuple[str, dict[str, Any]]]:
+    def _finish_find(self, provider: _Provider, job: _Job) -> list[tuple[str, dict[str, Any]]]:
+        """Wait (until the job's deadline) for a find job, then validate its records once."""
+        with job.lock:
+            if job.processed is None:
+                job.processed = self._process_find(provider, job)
+            return job.processed
+
+    def _process_find(self, provider: _Provider, job: _Job) -> list[tuple[str, dict[str, Any]]]:
         info = provider.info
         try:
-            records = job.result(deadline - time.monotonic())
+            records = job.result(job.started + self.timeout - time.monotonic())
         except ProviderTimeout:
             info.status = "failed"
             info.reason = f"find_kernels took longer than {self.timeout:g} s"
@@ -825,12 +855,11 @@ class KernelFinder:
     def _find_all(self) -> list[tuple[str, dict[str, Any]]]:
         providers = list(self._providers.values())
         jobs = [(p, self._start_find(p)) for p in providers]
-        deadline = time.monotonic() + self.timeout
         found: list[tuple[str, dict[str, Any]]] = []
         for provider, job in jobs:
             if job is None:
                 continue
-            for name, attrs in self._finish_find(provider, job, deadline):
+            for name, attrs in self._finish_find(provider, job):
                 found.append((f"{provider.id}/{name}", attrs))
         return found
 
@@ -870,12 +899,19 @@ class KernelFinder:
         return provider, kernel_name
 
     async def launch(
-        self, name: str, cwd: str | None = None, launch_params: dict[str, Any] | None = None
+        self,
+        name: str,
+        cwd: str | None = None,
+        launch_params: dict[str, Any] | None = None,
+        *,
+        kernel_id: str | None = None,
     ) -> tuple[dict[str, Any], Any]:
         """Launch kernel type ``name`` through the provider owning its prefix.
 
         ``launch_params`` are validated against the type's ``launch_parameter_schema`` (with
         defaults applied) before the provider is called, so nothing starts when they are wrong.
+        ``kernel_id`` (e.g. to keep an id across a restart) reaches providers whose launch
+        hook accepts it. Concurrent launches share one ``find_kernels`` call of the provider.
 
         :returns: ``(connection_info, kernel_manager)`` from the provider.
         :raises NoSuchKernel: unknown provider or kernel type.
@@ -888,8 +924,7 @@ class KernelFinder:
         if attrs is None:
             job = self._start_find(provider)
             if job is not None:
-                deadline = time.monotonic() + self.timeout
-                await asyncio.to_thread(self._finish_find, provider, job, deadline)
+                await asyncio.to_thread(self._finish_find, provider, job)
             attrs = provider.kernels.get(kernel_name)
         if attrs is None:
             offered = ", ".join(sorted(provider.kernels)) or "none"
@@ -898,7 +933,8 @@ class KernelFinder:
         impl = provider.impls.get("launch")
         if impl is None:
             raise NoSuchKernel(name, f"provider {provider.id!r} has no launch hook")
-        result = _call_impl(impl, name=kernel_name, cwd=cwd, launch_params=params)
+        kwargs: dict[str, Any] = {"kernel_id": kernel_id} if kernel_id is not None else {}
+        result = _call_impl(impl, name=kernel_name, cwd=cwd, launch_params=params, **kwargs)
         if hasattr(result, "__await__"):
             result = await result
         if not isinstance(result, tuple) or len(result) != 2:
@@ -918,4 +954,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy: providers subclass
+    # kernel_mgmt.discovery.KernelProviderBase, which must be the class the finder checks.
+    from kernel_mgmt.discovery import main as _main
+
+    sys.exit(_main())

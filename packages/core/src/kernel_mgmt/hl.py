@@ -60,8 +60,7 @@ async def start_kernel_async(
     try:
         await kc.wait_for_ready(timeout=startup_timeout)
     except BaseException:
-        with contextlib.suppress(Exception):
-            await kc.shutdown_or_terminate(timeout=1.0)
+        # Never ready, so a shutdown_request would go unanswered: kill it straight away.
         await _dispose(km)
         kc.close()
         raise
@@ -128,8 +127,7 @@ def start_kernel_blocking(
     try:
         kc.wait_for_ready(timeout=startup_timeout)
     except BaseException:
-        with contextlib.suppress(Exception):
-            kc.shutdown_or_terminate(timeout=1.0)
+        # Never ready, so a shutdown_request would go unanswered: kill it straight away.
         with contextlib.suppress(Exception):
             thread.run(_dispose(km), 15, "kill")
         kc.close()

@@ -66,7 +66,7 @@ def find_kernels() -> (
 
 @hookspec(firstresult=True)
 async def launch(
-    name: str, cwd: str | None, launch_params: dict[str, Any] | None
+    name: str, cwd: str | None, launch_params: dict[str, Any] | None, kernel_id: str | None
 ) -> tuple[dict[str, Any], Any]:
     """Start a kernel of type ``name`` (without the provider prefix) and return its handles.
 
@@ -74,11 +74,17 @@ async def launch(
     a launch. ``launch_params`` have already been validated against the kernel type's
     ``metadata.launch_parameter_schema`` (with its defaults filled in).
 
+    An implementation may leave out parameters it does not use (pluggy's rule): the finder
+    passes only those it declares, so ``launch(name, cwd, launch_params)`` is fine.
+
     Stops at the first non-None result (``firstresult``).
 
     :param name: the kernel type name, as yielded by :func:`find_kernels`.
     :param cwd: working directory for the kernel, or None for the caller's; provider-specific.
     :param launch_params: validated launch parameters, or None.
+    :param kernel_id: the application's id for this kernel (kept across restarts), or None
+        to let the provider choose one; the subprocess launcher names the connection file
+        ``kernel-<kernel_id>.json``.
     :returns: ``(connection_info, kernel_manager)``: the connection dict with jupyter_client's
         keys and a :class:`~kernel_mgmt.managerabc.KernelManagerABC`.
     """

@@ -44,6 +44,7 @@ NAME_RULE = (
 )
 INTERRUPT_MODES = ("signal", "message")
 KERNEL_FILE = "kernel.json"
+_KERNEL_FILE_SUFFIX = os.sep + KERNEL_FILE
 
 #: The kernel.json format as a JSON Schema (draft 2020-12). Unknown keys are allowed and kept.
 KERNEL_SPEC_SCHEMA: dict[str, Any] = {
@@ -123,34 +124,38 @@ def user_kernel_dir() -> str:
 
 
 def _check(spec: Any, path: str | None) -> dict[str, Any]:
-    """Hand-written check of the schema's required keys and types (no jsonschema import)."""
-    if not isinstance(spec, dict):
+    """Hand-written check of the schema's required keys and types (no jsonschema import).
+
+    Written for speed (``kernel-mgmt list`` runs it on every kernel.json): JSON objects are
+    exactly ``dict``/``list``/``str``, so ``type(x) is`` checks are exact here.
+    """
+    if type(spec) is not dict:
         raise InvalidKernelSpec(path, f"expected a JSON object, got {type(spec).__name__}")
     argv = spec.get("argv")
     if argv is None:
         raise InvalidKernelSpec(path, "missing required key 'argv'")
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+    if type(argv) is not list or not argv or any(type(a) is not str for a in argv):
         raise InvalidKernelSpec(path, "'argv' must be a non-empty list of strings")
     for key in ("display_name", "language"):
-        if key not in spec:
-            raise InvalidKernelSpec(path, f"missing required key {key!r}")
-        if not isinstance(spec[key], str):
+        value = spec.get(key)
+        if type(value) is not str:
+            if value is None and key not in spec:
+                raise InvalidKernelSpec(path, f"missing required key {key!r}")
             raise InvalidKernelSpec(path, f"{key!r} must be a string")
-    mode = spec.get("interrupt_mode", "signal")
-    if mode not in INTERRUPT_MODES:
+    if "interrupt_mode" in spec and spec["interrupt_mode"] not in INTERRUPT_MODES:
         raise InvalidKernelSpec(
-            path, f"'interrupt_mode' must be 'signal' or 'message', not {mode!r}"
+            path, f"'interrupt_mode' must be 'signal' or 'message', not {spec['interrupt_mode']!r}"
         )
-    env = spec.get("env", {})
-    if not isinstance(env, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-    ):
+    env = spec.get("env")  # JSON object keys are always strings: check the values
+    if env is not None and (type(env) is not dict or any(type(v) is not str for v in env.values())):
         raise InvalidKernelSpec(path, "'env' must be an object mapping names to strings")
-    metadata = spec.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise InvalidKernelSpec(path, "'metadata' must be an object")
-    if not isinstance(metadata.get("launch_parameter_schema", {}), dict):
-        raise InvalidKernelSpec(path, "'metadata.launch_parameter_schema' must be an object")
+    metadata = spec.get("metadata")
+    if metadata is not None:
+        if type(metadata) is not dict:
+            raise InvalidKernelSpec(path, "'metadata' must be an object")
+        schema = metadata.get("launch_parameter_schema")
+        if schema is not None and type(schema) is not dict:
+            raise InvalidKernelSpec(path, "'metadata.launch_parameter_schema' must be an object")
     return spec
 
 
@@ -173,7 +178,8 @@ def _read_bytes(path: str) -> bytes:
 
 def _parse(data: bytes, path: str) -> dict[str, Any]:
     try:
-        spec = json.loads(data)
+        # UTF-8, as jupyter_client reads kernel.json (and no encoding sniffing to pay for).
+        spec = json.loads(data.decode("utf-8"))
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
         raise InvalidKernelSpec(path, f"not valid JSON: {e}") from e
     return _check(spec, path)
@@ -214,7 +220,7 @@ def iter_kernel_specs(
             key = entry.name.lower()
             if key in seen:
                 continue
-            path = os.path.join(entry.path, KERNEL_FILE)
+            path = entry.path + _KERNEL_FILE_SUFFIX
             try:
                 if not entry.is_dir():
                     continue

@@ -270,5 +270,6 @@ def _current_task() -> asyncio.Task[Any] | None:
         return None
 
 
-#: The seed's tornado restarter, now on asyncio.
+#: The seed's tornado restarter's names, now on asyncio.
+TornadoKernelRestarter = AsyncKernelRestarter
 IOLoopKernelRestarter = AsyncKernelRestarter

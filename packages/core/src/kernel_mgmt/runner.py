@@ -31,12 +31,32 @@ RICH_TYPES = {"image/png": "png", "image/svg+xml": "svg", "text/html": "html"}
 _CELL_MARK = re.compile(r"^# ?%%.*$", re.MULTILINE)
 
 
+class _IntermixedParser(argparse.ArgumentParser):
+    """Lets options sit between positionals (``run TYPE --cells FILE``).
+
+    Plain argparse binds an optional positional (FILE) together with TYPE, before it has
+    seen FILE, and then rejects FILE as unrecognised (bpo-15112); intermixed parsing does not.
+    """
+
+    _parsing = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._parsing:
+            return super().parse_known_args(args, namespace)
+        self._parsing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._parsing = False
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``run``'s arguments to *parser* (the ``kernel-mgmt run`` subparser)."""
+    if type(parser) is argparse.ArgumentParser:
+        parser.__class__ = _IntermixedParser
     parser.add_argument("kernel_type", metavar="TYPE", help="kernel type id, e.g. spec/python3")
-    src = parser.add_mutually_exclusive_group()
-    src.add_argument("-c", "--code", help="code to run (instead of FILE)")
-    src.add_argument("file", metavar="FILE", nargs="?", help="file to run; '-' reads stdin")
+    parser.add_argument("file", metavar="FILE", nargs="?", help="file to run; '-' reads stdin")
+    parser.add_argument("-c", "--code", help="code to run (instead of FILE)")
     parser.add_argument(
         "--cells", action="store_true", help="split the code into cells at '# %%%%' lines"
     )
@@ -152,12 +172,8 @@ def _err(text: str) -> None:
 
 async def _run(args: argparse.Namespace, code: str) -> int:
     from kernel_mgmt.client_base import KernelDied
+    from kernel_mgmt.discovery import InvalidLaunchParams, NoSuchKernel
     from kernel_mgmt.hl import start_kernel_async
-
-    try:
-        from kernel_mgmt.discovery import InvalidLaunchParams, NoSuchKernel
-    except ImportError:  # pragma: no cover - the finder is part of core
-        NoSuchKernel = InvalidLaunchParams = LookupError  # type: ignore[misc]  # noqa: N806
 
     cells = split_cells(code) if args.cells else [code]
     writer = OutputWriter(args.output_dir, args.json)
@@ -180,6 +196,7 @@ async def _run(args: argparse.Namespace, code: str) -> int:
 
     current: dict[str, asyncio.Task[Any] | None] = {"task": None}
     state = {"interrupting": False, "quit": False}
+    background: set[asyncio.Task[Any]] = set()
 
     def on_sigint() -> None:
         task = current["task"]
@@ -193,7 +210,9 @@ async def _run(args: argparse.Namespace, code: str) -> int:
             return
         state["interrupting"] = True
         _err("interrupting the kernel (Ctrl-C again to quit)")
-        loop.create_task(kc.interrupt())
+        t = loop.create_task(kc.interrupt())
+        background.add(t)
+        t.add_done_callback(background.discard)
 
     def on_shell(msg: Any) -> None:
         if args.json and msg.msg_type == "execute_reply":
@@ -260,6 +279,9 @@ async def _run(args: argparse.Namespace, code: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``kernel-mgmt run`` with parsed *args*; returns the exit status."""
+    if args.code is not None and args.file is not None:
+        _err("give either -c CODE or FILE, not both")
+        return EXIT_USAGE
     try:
         code = _read_code(args)
     except OSError as e:

@@ -37,13 +37,16 @@ def _settings() -> CondaConfig:
     return _settings_value
 
 
-def _copy(value: Any) -> Any:
+def _copy(value: dict[str, Any]) -> dict[str, Any]:
     """Copy JSON-like data, so callers cannot change the cached attributes."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
+    out = value.copy()
+    for k, v in out.items():
+        t = type(v)
+        if t is dict:
+            out[k] = _copy(v)
+        elif t is list:
+            out[k] = [_copy(x) if type(x) is dict else x for x in v]
+    return out
 
 
 @hookimpl

@@ -30,9 +30,12 @@ class CondaConfig:
     envs_dirs: tuple[str, ...] = ()
     _filter_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
-    def matches(self, prefix: str) -> bool:
-        """Whether an environment at ``prefix`` passes ``env_filter`` (a search, not a match)."""
-        return self._filter_re is None or self._filter_re.search(prefix) is not None
+    def excluded(self, prefix: str) -> bool:
+        """Whether ``env_filter`` hides the environment at ``prefix`` (``re.search``).
+
+        Exclusion, as nb_conda_kernels' ``env_filter``: users moving over keep their setting.
+        """
+        return self._filter_re is not None and self._filter_re.search(prefix) is not None
 
     def fingerprint(self) -> list[Any]:
         """The settings that change what discovery finds (part of the cache key)."""

@@ -405,23 +405,24 @@ class _Scan:
             current = None  # not running from a conda environment
         records: list[dict[str, Any]] = []
         used: set[str] = set()
+        name_format = cfg.name_format
         for env in self.environments(exe_info):
             if env.is_base and not cfg.include_base:
                 continue
-            if not cfg.matches(env.prefix):
+            if cfg.excluded(env.prefix):
                 continue
             if env.ident == current and not cfg.include_current:
                 continue  # the spec and pyimport providers already list this env's kernels
             label = self.env_label(env)
+            env_part = sanitize(env.name)
             for key, attrs in self.env_kernels(env):
-                name = sanitize(cfg.name_format.format(env=sanitize(env.name), kernel=key))
+                name = sanitize(name_format.format(env=env_part, kernel=key))
                 if name in used:
-                    digest = hashlib.sha1(env.prefix.encode()).hexdigest()
-                    name = f"{name}-{digest[:6]}"
-                    n = 2
+                    # Later in precedence than an env of the same name: a stable suffix.
+                    base = f"{name}-{hashlib.sha1(env.prefix.encode()).hexdigest()[:6]}"
+                    name, n = base, 2
                     while name in used:
-                        name = f"{name.rsplit('~', 1)[0]}~{n}"
-                        n += 1
+                        name, n = f"{base}-{n}", n + 1
                 used.add(name)
                 attrs["display_name"] = f"{attrs['display_name']} (conda: {label})"
                 metadata = dict(attrs.get("metadata") or {})
@@ -483,13 +484,27 @@ def scan(cfg: CondaConfig, environ: Mapping[str, str]) -> DiscoveryResult:
 # -- caching ----------------------------------------------------------------------------
 _memory: dict[str, DiscoveryResult] = {}
 _lock = threading.Lock()
-_writers: list[threading.Thread] = []
+#: Disk cache files to write: path -> result. Written at interpreter exit (or by flush()),
+#: so that a cold listing does not pay for serialising its result.
+_pending: dict[str, DiscoveryResult] = {}
+_atexit_registered = False
 
 
-def wait_for_writes(timeout: float = 10.0) -> None:
-    """Wait until the disk cache files being written in the background are written."""
-    while _writers:
-        _writers.pop().join(timeout)
+def flush() -> None:
+    """Write the pending disk cache files now (done automatically at interpreter exit)."""
+    while _pending:
+        path, entry = _pending.popitem()
+        save_json(path, entry)
+
+
+def _schedule_write(path: str, entry: DiscoveryResult) -> None:
+    global _atexit_registered
+    _pending[path] = entry
+    if not _atexit_registered:
+        import atexit
+
+        atexit.register(flush)
+        _atexit_registered = True
 
 
 def cache_directory(cfg: CondaConfig, environ: Mapping[str, str]) -> str | None:
@@ -553,10 +568,7 @@ def discover(cfg: CondaConfig, environ: Mapping[str, str] | None = None) -> Disc
         if ttl > 0:
             _memory[key] = entry
             if disk:
-                # Off the caller's path; not a daemon, so a short-lived CLI still writes it.
-                writer = threading.Thread(target=save_json, args=(disk, entry), name="conda-cache")
-                writer.start()
-                _writers.append(writer)
+                _schedule_write(disk, entry)
     from ._util import report
 
     for message in entry["warnings"]:
@@ -565,9 +577,12 @@ def discover(cfg: CondaConfig, environ: Mapping[str, str] | None = None) -> Disc
 
 
 def clear_memory() -> None:
-    """Forget in-memory results, as a new process would (tests and benchmarks use it)."""
-    wait_for_writes()
+    """Forget in-memory results, as a new process would (tests and benchmarks use it).
+
+    Pending disk cache files are written first, as at the end of a process.
+    """
     with _lock:
+        flush()
         _memory.clear()
     from . import _exe
 

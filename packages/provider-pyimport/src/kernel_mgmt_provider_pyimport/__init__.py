@@ -65,7 +65,11 @@ class IPykernelProvider(KernelProviderBase):
         )
 
     async def launch(
-        self, name: str, cwd: str | None = None, launch_params: dict[str, Any] | None = None
+        self,
+        name: str,
+        cwd: str | None = None,
+        launch_params: dict[str, Any] | None = None,
+        kernel_id: str | None = None,
     ) -> tuple[dict[str, Any], Any]:
         """Start ipykernel in this interpreter with the subprocess launcher."""
         if name != KERNEL_NAME:
@@ -79,6 +83,7 @@ class IPykernelProvider(KernelProviderBase):
             kernel_name="python3",
             resource_dir=_ipykernel_resources() or None,
             interrupt_mode="signal",
+            kernel_id=kernel_id,
         )
         return await launcher.launch()
 
@@ -94,7 +99,7 @@ def find_kernels() -> Iterator[tuple[str, dict[str, Any]]]:
 
 @hookimpl
 async def launch(
-    name: str, cwd: str | None, launch_params: dict[str, Any] | None
+    name: str, cwd: str | None, launch_params: dict[str, Any] | None, kernel_id: str | None = None
 ) -> tuple[dict[str, Any], Any]:
     """Launch ipykernel as ``sys.executable -m ipykernel_launcher -f {connection_file}``."""
-    return await _default.launch(name, cwd, launch_params)
+    return await _default.launch(name, cwd, launch_params, kernel_id)

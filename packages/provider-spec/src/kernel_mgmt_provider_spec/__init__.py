@@ -61,7 +61,11 @@ class KernelSpecProvider(KernelProviderBase):
         return iter(found)
 
     async def launch(
-        self, name: str, cwd: str | None = None, launch_params: dict[str, Any] | None = None
+        self,
+        name: str,
+        cwd: str | None = None,
+        launch_params: dict[str, Any] | None = None,
+        kernel_id: str | None = None,
     ) -> tuple[dict[str, Any], Any]:
         """Start kernelspec ``name`` with the subprocess launcher (env, interrupt_mode honoured)."""
         from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
@@ -76,6 +80,7 @@ class KernelSpecProvider(KernelProviderBase):
             kernel_name=name.lower(),
             resource_dir=resource_dir,
             interrupt_mode=spec.get("interrupt_mode", "signal"),
+            kernel_id=kernel_id,
         )
         return await launcher.launch()
 
@@ -91,7 +96,7 @@ def find_kernels() -> Iterator[tuple[str, dict[str, Any]]]:
 
 @hookimpl
 async def launch(
-    name: str, cwd: str | None, launch_params: dict[str, Any] | None
+    name: str, cwd: str | None, launch_params: dict[str, Any] | None, kernel_id: str | None = None
 ) -> tuple[dict[str, Any], Any]:
     """Launch kernelspec ``name`` as a local subprocess."""
-    return await _default.launch(name, cwd, launch_params)
+    return await _default.launch(name, cwd, launch_params, kernel_id)

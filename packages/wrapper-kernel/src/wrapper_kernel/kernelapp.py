@@ -7,6 +7,7 @@ is parsed by hand: ``argparse`` would cost start-up time on every kernel launch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Any
@@ -107,7 +108,7 @@ class KernelApp:
             try:
                 from kernel_mgmt.connection import ConnectionFileError
             except ImportError:  # pragma: no cover - older kernel_mgmt
-                ConnectionFileError = KernelStartupError  # type: ignore[assignment,misc]  # noqa: N806
+                ConnectionFileError = KernelStartupError  # type: ignore[assignment,misc]
             if isinstance(e, KernelStartupError | ConnectionFileError):
                 print(f"{kernel_class.__name__}: {e}", file=sys.stderr)
                 sys.exit(1)
@@ -135,10 +136,8 @@ class KernelApp:
             server.serve()
         finally:
             if own_file:  # we wrote it, so we remove it (as ipykernel does)
-                try:
+                with contextlib.suppress(OSError):
                     os.remove(self.connection_file)
-                except OSError:
-                    pass
 
 
 #: The seed imports ``IPKernelApp`` (from ipykernel); the same class under that name.

@@ -14,6 +14,7 @@ imports only the standard library and ``kernel_mgmt.protocol``; ``logging``, ``a
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import os
 import sys
@@ -43,9 +44,11 @@ class StdinNotImplementedError(NotImplementedError):
 
 def _warn(message: str) -> None:
     """Log to the kernel's stderr without importing ``logging`` (it costs start-up time)."""
+    # sys.__stderr__: the process's stderr even while capture_output redirects sys.stderr.
+    stream = sys.__stderr__ or sys.stderr
     try:
-        sys.stderr.write(f"[wrapper_kernel] {message}\n")
-        sys.stderr.flush()
+        stream.write(f"[wrapper_kernel] {message}\n")
+        stream.flush()
     except (OSError, ValueError, AttributeError):  # closed or missing stderr: nothing to do
         pass
 
@@ -59,9 +62,7 @@ def _format_exception(exc: BaseException) -> list[str]:
     here = os.path.dirname(__file__)
     while tb is not None and os.path.dirname(tb.tb_frame.f_code.co_filename) == here:
         tb = tb.tb_next
-    return [
-        line.rstrip("\n") for line in traceback.format_exception(type(exc), exc, tb) if line
-    ]
+    return [line.rstrip("\n") for line in traceback.format_exception(type(exc), exc, tb) if line]
 
 
 def _error_content(exc: BaseException) -> dict[str, Any]:
@@ -248,7 +249,7 @@ class Kernel:
         metadata: Mapping[str, Any] | None = None,
         channel: str | None = None,
     ) -> Message:
-        """Send a message on ``stream`` (usually ``self.iopub_socket``) as a child of the request."""
+        """Send a message on ``stream`` (usually ``self.iopub_socket``), child of the request."""
         if isinstance(msg_or_type, str) and content is not None:
             content = self._fix_seed_content(msg_or_type, content)
         if ident is None:
@@ -397,10 +398,8 @@ class Kernel:
             # so the next request starts clean, then report the interrupt.
             if not task.done():
                 task.cancel()
-                try:
+                with contextlib.suppress(BaseException):
                     loop.run_until_complete(task)
-                except BaseException:  # noqa: S110 - the task is being discarded
-                    pass
             raise
 
     # -- protocol: dispatch (called by the server) -----------------------------------------------
@@ -431,6 +430,12 @@ class Kernel:
 
     def _publish_status(self, state: str, parent: Message) -> None:
         self._publish("status", {"execution_state": state}, parent)
+        if state == "idle":
+            # Our sends may have consumed IOPub's readiness edge: look for subscriptions now,
+            # so a client that subscribed during this request gets its iopub_welcome.
+            check = getattr(self.iopub_socket, "check_subscriptions", None)
+            if check is not None:
+                check()
 
     def _dispatch_shell(self, msg: Message) -> None:
         """Handle one shell request: busy, reply, idle (spec: "Kernel status")."""
@@ -465,7 +470,18 @@ class Kernel:
 
     def _reply(self, socket: Any, msg: Message, content: Mapping[str, Any]) -> None:
         reply_type = msg.msg_type.rpartition("_")[0] + "_reply"
-        self.session.send(socket, reply_type, content, parent=msg, idents=msg.idents)
+        try:
+            self.session.send(socket, reply_type, content, parent=msg, idents=msg.idents)
+        except (TypeError, ValueError) as e:
+            # The author's reply is not JSON: the client must still get a reply, or it waits
+            # forever. Report the problem as an error reply instead.
+            error = {
+                "status": "error",
+                "ename": type(e).__name__,
+                "evalue": f"{type(self).__name__} returned a {reply_type} that is not JSON: {e}",
+                "traceback": [],
+            }
+            self.session.send(socket, reply_type, error, parent=msg, idents=msg.idents)
 
     def _simple_request(self, msg: Message, socket: Any, control: bool) -> None:
         msg_type = msg.msg_type

@@ -49,6 +49,8 @@ class SubprocessKernelLauncher:
     :param interrupt_mode: ``"signal"`` or ``"message"``, passed to the manager.
     :param kernel_id: the application's id for the kernel (a uuid by default); the
         connection file is ``kernel-<kernel_id>.json`` in the runtime directory.
+    :param allow_remote: permit a non-loopback *ip* (an explicit security decision).
+    :param stderr_sink: where the kernel's stderr is forwarded (default: our sys.stderr).
     """
 
     transport = "tcp"
@@ -208,7 +210,15 @@ class SubprocessKernelLauncher:
         if not self._fixed_id and getattr(self, "_launched", False):
             self.kernel_id = str(uuid.uuid4())  # a second kernel from this launcher
         self._launched = True
-        connection_file, info = self.make_connection_file()
+        try:
+            connection_file, info = self.make_connection_file()
+        except OSError as e:
+            self._discard_partial()
+            runtime = connection._runtime_dir()
+            raise KernelLaunchError(
+                f"cannot start {self._describe()}: cannot write its connection file in "
+                f"{runtime}: {e}. Make it writable or set JUPYTER_RUNTIME_DIR"
+            ) from e
         cleanup = list(self.files_to_cleanup(connection_file, info))
         try:
             kwargs = self.build_popen_kwargs(connection_file)
@@ -230,6 +240,9 @@ class SubprocessKernelLauncher:
             stderr_sink=self.stderr_sink,
         )
         return info, manager
+
+    def _discard_partial(self) -> None:
+        """Undo what a failed make_connection_file() left (overridden for ipc)."""
 
     def _launch_error(self, e: OSError, argv: list[str]) -> KernelLaunchError:
         what = self._describe()
@@ -294,6 +307,10 @@ class SubprocessIPCKernelLauncher(SubprocessKernelLauncher):
             yield f"{connection_info['ip']}-{connection_info[name]}"
         if self._ipc_dir:
             yield self._ipc_dir
+
+    def _discard_partial(self) -> None:
+        if self._ipc_dir:
+            self._remove([self._ipc_dir])
 
     async def launch(self) -> tuple[dict[str, Any], KernelManager]:
         """As for tcp; each launch gets its own private socket directory."""

@@ -17,6 +17,7 @@ import asyncio
 import codecs
 import collections
 import contextlib
+import json
 import os
 import selectors
 import shutil
@@ -154,6 +155,11 @@ class _StderrPump:
                     with self._lock:
                         pending, self._pending = self._pending, []
                     for new in pending:
+                        # A stale entry for this fd number means someone closed an old
+                        # pipe behind our back and the number was reused: retire it.
+                        with contextlib.suppress(KeyError):
+                            stale = self._selector.unregister(new.fd).data
+                            stale.eof()
                         self._selector.register(new.fd, selectors.EVENT_READ, new)
                     continue
                 try:
@@ -165,7 +171,8 @@ class _StderrPump:
                 if chunk:
                     tail.feed(chunk)
                 else:
-                    self._selector.unregister(key.fd)
+                    with contextlib.suppress(KeyError, ValueError):
+                        self._selector.unregister(key.fd)
                     tail.eof()
 
 
@@ -196,6 +203,11 @@ class KernelManager(KernelManagerABC):
             raise ValueError(
                 f"interrupt_mode must be 'signal' or 'message', not {interrupt_mode!r}"
             )
+        if not hasattr(popen, "poll"):
+            raise TypeError(
+                f"KernelManager needs a subprocess.Popen, not {type(popen).__name__}: "
+                "it polls the process itself so that any event loop can drive it"
+            )
         self.popen = popen
         self.pid: int = popen.pid
         self.files_to_cleanup = list(files_to_cleanup or ())
@@ -216,7 +228,7 @@ class KernelManager(KernelManagerABC):
         self._stderr: StderrTail | None = None
         if popen.stderr is not None:
             self._stderr = StderrTail(popen.stderr, sink=stderr_sink)
-        self._cleaned = False
+        self._ports_released = False
 
     def __repr__(self) -> str:
         state = "running" if self.popen.returncode is None else f"exited {self.popen.returncode}"
@@ -229,8 +241,16 @@ class KernelManager(KernelManagerABC):
         return self.popen.poll()
 
     def stderr_tail(self) -> str:
-        """The last lines the kernel wrote to stderr (empty if not captured)."""
-        return self._stderr.text() if self._stderr is not None else ""
+        """The last lines the kernel wrote to stderr (empty if not captured).
+
+        Once the kernel has exited this first lets the drain catch up (briefly: children
+        may keep the pipe open), so a death report includes the kernel's last words.
+        """
+        if self._stderr is None:
+            return ""
+        if self.popen.poll() is not None and not self._stderr.done.is_set():
+            self._stderr.join(0.05)
+        return self._stderr.text()
 
     async def is_alive(self) -> bool:
         """Is the kernel process still running?"""
@@ -333,9 +353,13 @@ class KernelManager(KernelManagerABC):
     async def cleanup(self) -> None:
         """Remove the connection file, ipc sockets and their private directory.
 
-        Safe to call more than once. Ports reserved for the kernel are released.
+        Safe to call more than once. A connection file that now holds a different key
+        belongs to a newer kernel started under the same kernel_id (a restart) and is
+        left alone. Ports reserved for this kernel are released once it has exited.
         """
         for path in self.files_to_cleanup:
+            if path == self.connection_file and not self._owns_connection_file():
+                continue
             try:
                 if os.path.isdir(path) and not os.path.islink(path):
                     shutil.rmtree(path, ignore_errors=True)
@@ -345,16 +369,19 @@ class KernelManager(KernelManagerABC):
                 pass
             except OSError:
                 continue
-        if (
-            not self._cleaned
-            and self.connection_info is not None
-            and (
-                self.connection_info.get("transport", "tcp") == "tcp"
-                and self.popen.poll() is not None
-            )
-        ):
-            from kernel_mgmt.connection import PORT_NAMES, release_ports
+        info = self.connection_info
+        if not self._ports_released and info is not None and self.popen.poll() is not None:
+            self._ports_released = True
+            if info.get("transport", "tcp") == "tcp":
+                from kernel_mgmt.connection import PORT_NAMES, release_ports
 
-            ports = [self.connection_info[n] for n in PORT_NAMES if self.connection_info.get(n)]
-            release_ports(ports, self.connection_info.get("ip", "127.0.0.1"))
-        self._cleaned = True
+                release_ports([info[n] for n in PORT_NAMES if info.get(n)])
+
+    def _owns_connection_file(self) -> bool:
+        if self.connection_info is None or self.connection_file is None:
+            return True
+        try:
+            with open(self.connection_file, encoding="utf-8") as f:
+                return json.load(f).get("key") == self.connection_info.get("key")
+        except (OSError, ValueError, AttributeError):
+            return True  # missing or unreadable: removing it (if present) is right

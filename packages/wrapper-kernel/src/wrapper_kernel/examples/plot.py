@@ -57,7 +57,7 @@ def parse_functions(code: str) -> list[tuple[str, Any]]:
     for lineno, line in enumerate(code.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        lhs, eq, rhs = line.partition("=")
+        _lhs, eq, rhs = line.partition("=")
         if not eq or not rhs.strip():
             raise PlotSyntaxError(f"line {lineno}: expected 'y = f(x)', got {line.strip()!r}")
         try:

@@ -1,0 +1,265 @@
+"""The install command, start-up weight, launch_instance forms and the README's example."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from jupyter_client.manager import KernelManager
+
+from .conftest import KERNELS, RawKernel
+
+README = Path(__file__).parents[2] / "packages" / "wrapper-kernel" / "README.md"
+
+
+@pytest.fixture
+def jupyter_env(tmp_path, monkeypatch):
+    """Private Jupyter dirs for this test (the installer must never touch the real ones)."""
+    env = {
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_PATH": str(tmp_path / "path"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_PLATFORM_DIRS": "1",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return tmp_path
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, **kw)
+
+
+def test_install_user_then_start_with_jupyter_client(jupyter_env):
+    r = run([sys.executable, "-m", "wrapper_kernel.examples.echo", "install", "--user"])
+    assert r.returncode == 0, r.stderr
+    spec_dir = jupyter_env / "data" / "kernels" / "echo"
+    spec = json.loads((spec_dir / "kernel.json").read_text())
+    assert spec["argv"] == [
+        sys.executable,
+        "-m",
+        "wrapper_kernel.examples.echo",
+        "-f",
+        "{connection_file}",
+    ]
+    assert spec["display_name"] == "Echo"
+    assert spec["language"] == "no-op"
+    assert spec["interrupt_mode"] == "signal"
+    assert str(spec_dir) in r.stdout
+
+    km = KernelManager(kernel_name="echo")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=30)
+        assert kc.execute("hi", reply=True, timeout=10)["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel()
+
+
+def test_install_prefix_and_name(jupyter_env):
+    prefix = jupyter_env / "prefix"
+    r = run(
+        [
+            sys.executable,
+            "-m",
+            "wrapper_kernel.examples.plot",
+            "install",
+            "--prefix",
+            str(prefix),
+            "--name",
+            "my-plot",
+            "--display-name",
+            "My Plot",
+        ]
+    )
+    assert r.returncode == 0, r.stderr
+    spec = json.loads((prefix / "share/jupyter/kernels/my-plot/kernel.json").read_text())
+    assert spec["display_name"] == "My Plot"
+    assert spec["argv"][1:3] == ["-m", "wrapper_kernel.examples.plot"]
+
+
+def test_install_sys_prefix(jupyter_env, monkeypatch):
+    from wrapper_kernel.examples.echo import EchoKernel
+    from wrapper_kernel.install import main
+
+    monkeypatch.setattr(sys, "prefix", str(jupyter_env / "env"))
+    assert main(EchoKernel, ["--sys-prefix", "--name", "echo-env"]) == 0
+    assert (jupyter_env / "env/share/jupyter/kernels/echo-env/kernel.json").is_file()
+
+
+def test_install_seed_script_uses_its_path(jupyter_env):
+    prefix = jupyter_env / "p"
+    script = KERNELS / "seed_echo.py"
+    r = run([sys.executable, str(script), "install", "--prefix", str(prefix), "--name", "seed"])
+    assert r.returncode == 0, r.stderr
+    spec = json.loads((prefix / "share/jupyter/kernels/seed/kernel.json").read_text())
+    assert spec["argv"] == [sys.executable, str(script), "-f", "{connection_file}"]
+    assert spec["display_name"] == "Echo"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bogus"], "unknown option"),
+        (["--user", "--prefix", "/x"], "one of --user"),
+        (["--name", "Bad Name!"], "invalid kernel name"),
+        (["--prefix"], "needs a value"),
+    ],
+)
+def test_install_errors_are_clear(jupyter_env, args, message):
+    r = run([sys.executable, "-m", "wrapper_kernel.examples.echo", "install", *args])
+    assert r.returncode != 0
+    assert message in r.stderr
+
+
+def test_bad_connection_file_is_a_clear_error(tmp_path):
+    r = run([sys.executable, "-m", "wrapper_kernel.examples.echo", "-f", str(tmp_path / "no")])
+    assert r.returncode == 1
+    assert "EchoKernel" in r.stderr and "does not exist" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_port_in_use_is_a_clear_error(tmp_path):
+    import socket
+
+    from kernel_mgmt.connection import write_connection_file
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        path, _ = write_connection_file(str(tmp_path / "k.json"), shell_port=s.getsockname()[1])
+        r = run([sys.executable, "-m", "wrapper_kernel.examples.echo", "-f", path])
+    assert r.returncode == 1
+    assert "cannot listen on the shell channel" in r.stderr
+
+
+def test_zero_ports_are_picked_and_written_back(tmp_path):
+    """Port 0 in the connection file: the kernel binds free ports and records them."""
+    path = tmp_path / "k.json"
+    key = "a" * 64
+    info = {"ip": "127.0.0.1", "transport": "tcp", "key": key, "signature_scheme": "hmac-sha256"}
+    info.update({f"{c}_port": 0 for c in ("shell", "iopub", "stdin", "control", "hb")})
+    path.write_text(json.dumps(info))
+    proc = subprocess.Popen([sys.executable, "-m", "wrapper_kernel.examples.echo", "-f", str(path)])
+    try:
+        import time
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            written = json.loads(path.read_text() or "{}")
+            if written.get("shell_port"):
+                break
+            time.sleep(0.02)
+        assert all(written[f"{c}_port"] for c in ("shell", "iopub", "stdin", "control", "hb"))
+        assert written["key"] == key
+        assert os.stat(path).st_mode & 0o777 == 0o600
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+STARTUP_PROBE = """
+import sys
+from wrapper_kernel import Kernel
+
+class Probe(Kernel):
+    implementation = "probe"
+
+    def do_execute(self, code, silent, store_history=True, user_expressions=None,
+                   allow_stdin=False):
+        self.send_stream(" ".join(sorted(sys.modules)))
+        return {"status": "ok", "execution_count": self.execution_count}
+
+if __name__ == "__main__":
+    Probe.launch_instance()
+"""
+
+
+def test_startup_imports_are_light(tmp_path):
+    """A running kernel has not imported IPython, jsonschema, pluggy, asyncio or logging."""
+    script = tmp_path / "probe.py"
+    script.write_text(STARTUP_PROBE)
+    k = RawKernel([sys.executable, str(script)], tmp_path)
+    try:
+        k.wait_ready()
+        _, iopub = k.execute("")
+        modules = set(next(m for m in iopub if m.msg_type == "stream").content["text"].split())
+    finally:
+        k.close()
+    assert "zmq" in modules and "kernel_mgmt.protocol" in modules
+    heavy = {
+        "IPython",
+        "ipykernel",
+        "jsonschema",
+        "pluggy",
+        "asyncio",
+        "logging",
+        "argparse",
+        "traitlets",
+        "tornado",
+        "platformdirs",
+        "kernel_mgmt.discovery",
+        "kernel_mgmt.client",
+        "zmq.asyncio",
+    }
+    assert not heavy & modules
+
+
+def test_readme_example_runs(tmp_path):
+    """The README's kernel example, extracted and run as a kernel."""
+    text = README.read_text()
+    m = re.search(r"<!-- readme-example: echo -->\n```python\n(.*?)```", text, re.S)
+    assert m, "README example block not found"
+    script = tmp_path / "mykernel.py"
+    script.write_text(m.group(1))
+    k = RawKernel([sys.executable, str(script)], tmp_path)
+    try:
+        k.wait_ready()
+        reply, iopub = k.execute("parrot")
+        assert reply.content == {
+            "status": "ok",
+            "execution_count": 1,
+            "payload": [],
+            "user_expressions": {},
+        }
+        assert [m.content["text"] for m in iopub if m.msg_type == "stream"] == ["parrot"]
+    finally:
+        k.close()
+
+
+def test_launch_instance_forms(tmp_path):
+    """Kernel.launch_instance(), KernelApp/IPKernelApp.launch_instance(kernel_class=...)."""
+    import wrapper_kernel
+    from wrapper_kernel.kernelapp import IPKernelApp, KernelApp
+
+    assert IPKernelApp is KernelApp is wrapper_kernel.KernelApp
+    with pytest.raises(TypeError, match=r"subclass of wrapper_kernel\.Kernel"):
+        KernelApp(kernel_class=dict)  # type: ignore[arg-type]
+    r = run([sys.executable, "-m", "wrapper_kernel.examples.echo", "--help"])
+    assert r.returncode == 0 and "install" in r.stdout
+
+
+def test_plot_example_imports_numpy_lazily():
+    code = (
+        "import sys, wrapper_kernel.examples.plot\n"
+        "print('numpy' in sys.modules, 'matplotlib' in sys.modules)"
+    )
+    r = run([sys.executable, "-c", code])
+    assert r.stdout.split() == ["False", "False"], r.stderr
+
+
+def test_plot_example_without_numpy_says_what_to_install(monkeypatch):
+    from wrapper_kernel.examples import plot
+
+    monkeypatch.setitem(sys.modules, "numpy", None)  # `import numpy` now raises ImportError
+    with pytest.raises(plot.PlotDependencyError, match=r"pip install 'wrapper-kernel\[plot\]'"):
+        plot._numpy()
