@@ -25,6 +25,7 @@ def jupyter_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "path"))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "pyimport")
     yield runtime
     left = list(runtime.glob("kernel-*.json")) if runtime.exists() else []
     assert not left, f"connection files left behind: {left}"
@@ -185,3 +186,30 @@ def test_client_in_thread(launched):
         assert replies[0].parent_header["msg_id"] == msg_id
     finally:
         cit.close()
+
+
+def test_blocking_client_in_a_notebook_cell(launched):
+    """A Jupyter cell runs inside ipykernel's event loop: run_kernel_blocking still works there,
+    and rich outputs of the inner kernel show up as the cell's own display_data."""
+    thread, info, km = launched
+    kc = BlockingKernelClient(info, manager=km, _loop_thread=thread)
+    cell = (
+        "import asyncio\n"
+        "from kernel_mgmt import run_kernel_blocking\n"
+        "with run_kernel_blocking('pyimport/kernel') as inner:\n"
+        "    inner.execute_interactive(\n"
+        "        \"from IPython.display import HTML, display; print('inner says hi');"
+        " display(HTML('<b>rich</b>'))\")\n"
+    )
+    outputs = []
+    try:
+        kc.wait_for_ready(timeout=30)
+        reply = kc.execute_interactive(cell, output_hook=outputs.append, timeout=60)
+        assert reply.content["status"] == "ok", reply.content
+        streams = "".join(m.content["text"] for m in outputs if m.msg_type == "stream")
+        assert "inner says hi" in streams
+        displays = [m.content["data"] for m in outputs if m.msg_type == "display_data"]
+        assert any(d.get("text/html") == "<b>rich</b>" for d in displays)
+    finally:
+        kc.shutdown_or_terminate(timeout=5)
+        kc.close()

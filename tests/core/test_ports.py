@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import stat
 import threading
 import time
 from pathlib import Path
@@ -130,6 +132,98 @@ def test_small_pool_falls_back_to_os_ports(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(connection, "ephemeral_port_range", lambda: (1024, 65535))
     ports = allocate_ports()
     assert len(set(ports)) == 5 and all(_free("127.0.0.1", p) for p in ports)
+    release_ports(ports)
+
+
+# Allocates ports in a separate process, holding them (never binding: only the
+# registries can keep processes apart) until the test says every process is done.
+ALLOCATOR = r"""
+import json, os, sys, time
+from kernel_mgmt.connection import allocate_ports, release_ports
+out, go = sys.argv[1], sys.argv[2]
+deadline = time.monotonic() + 60
+while not os.path.exists(go) and time.monotonic() < deadline:
+    time.sleep(0.005)
+batches = [allocate_ports() for _ in range(100)]
+with open(out + ".tmp", "w") as f:
+    json.dump(batches, f)
+os.rename(out + ".tmp", out)
+while not os.path.exists(go + ".release") and time.monotonic() < deadline:
+    time.sleep(0.005)
+for batch in batches:
+    release_ports(batch)
+"""
+
+
+def test_processes_allocating_at_once_get_distinct_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    registry = tmp_path / "registry"
+    monkeypatch.setenv(connection.ENV_PORT_REGISTRY, str(registry))
+    go = tmp_path / "go"
+    outs = [tmp_path / f"out{i}.json" for i in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", ALLOCATOR, str(out), str(go)]) for out in outs]
+    try:
+        go.touch()
+        deadline = time.monotonic() + TIMEOUT
+        while not all(out.exists() for out in outs):
+            assert all(p.poll() is None for p in procs), "an allocator process failed"
+            assert time.monotonic() < deadline, "allocators did not finish in time"
+            time.sleep(0.01)
+        flat = [p for out in outs for batch in json.loads(out.read_text()) for p in batch]
+        assert len(flat) == 2000
+        assert len(set(flat)) == 2000, "two processes were handed the same port"
+        assert len(os.listdir(registry)) == 2000
+        (tmp_path / "go.release").touch()
+        assert [p.wait(TIMEOUT) for p in procs] == [0] * 4
+        assert os.listdir(registry) == []  # released on the way out
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def test_stale_registry_entries_are_taken_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = tmp_path / "registry"
+    monkeypatch.setenv(connection.ENV_PORT_REGISTRY, str(registry))
+    connection._registry_dir()
+    assert stat.S_IMODE(registry.stat().st_mode) == 0o700
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-I", "-S", "-c", "pass"])
+    dead.wait()
+    candidates = range(connection.MIN_PORT, connection.MIN_PORT + 50)
+    free = [p for p in candidates if _free("127.0.0.1", p)][:2]
+    if len(free) < 2:
+        pytest.skip("no two free ports near MIN_PORT on this machine")
+    (registry / str(free[0])).write_text(str(dead.pid))  # owner gone
+    (registry / str(free[1])).write_text(str(os.getppid()))  # owner alive
+    monkeypatch.setattr(connection, "_port_pool", lambda: [(free[0], free[0])])
+    monkeypatch.setattr(connection, "MIN_POOL", 1)
+    (port,) = allocate_ports(n=1)
+    assert port == free[0]
+    assert (registry / str(port)).read_text() == str(os.getpid())
+    release_ports([port])
+    assert not (registry / str(port)).exists()
+    monkeypatch.setattr(connection, "_port_pool", lambda: [(free[1], free[1])])
+    with pytest.raises(OSError, match="could not find"):
+        allocate_ports(n=1)
+
+
+def test_unsafe_registry_dir_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    open_dir = tmp_path / "open"
+    open_dir.mkdir(mode=0o777)
+    open_dir.chmod(0o777)
+    monkeypatch.setenv(connection.ENV_PORT_REGISTRY, str(open_dir))
+    assert connection._registry_dir() is None
+    ports = allocate_ports()  # still works, in-process reservations only
+    assert os.listdir(open_dir) == []
     release_ports(ports)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 
 import psutil
@@ -81,6 +82,8 @@ async def test_restarter_brings_back_killed_kernel():
         new_km = restarted["manager"]
         assert new_km is not km and restarter.kernel_manager is new_km
         assert new_km.kernel_id == km.kernel_id == restarted["kernel_id"]
+        # The finder passed the id to the launch: same connection file name too.
+        assert os.path.basename(new_km.connection_file) == f"kernel-{km.kernel_id}.json"
         assert restarted["auto"] is True
         # Clients reconnect with the new connection info.
         kc2 = KernelClient(restarted["connection_info"], manager=new_km)

@@ -23,16 +23,13 @@ RUN_MARKER = re.compile(r"<!-- example-run: (\S+) -->\s*```python\n(.*?)```", re
 
 
 def _blocks(pattern: re.Pattern[str]) -> dict[str, str]:
-    for doc in (ROOT / "README.md", ROOT / "docs" / "README-foundation.md"):
-        if doc.exists():
-            found = dict(pattern.findall(doc.read_text()))
-            if found:
-                return found
-    raise AssertionError(f"no {pattern.pattern[:20]}... blocks in README.md or docs/")
+    found = dict(pattern.findall((ROOT / "README.md").read_text()))
+    assert found, f"no {pattern.pattern[:20]}... blocks in README.md"
+    return found
 
 
 def example_files() -> dict[str, str]:
-    """``{relative path: text}`` from README.md, else from docs/README-foundation.md."""
+    """``{relative path: text}`` from README.md."""
     return _blocks(MARKER)
 
 

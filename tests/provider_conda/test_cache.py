@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,21 @@ def bump(path: Path) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
 
 
+def settle(top: Path) -> None:
+    """Date everything 10 s back, as for environments made before the listing.
+
+    (A result read within 50 ms of a change is trusted for one second only.)
+    """
+    past = time.time() - 10
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            os.utime(os.path.join(dirpath, name), (past, past))
+
+
 def test_memory_then_disk_then_scan(conda: Any, scans: list[int]) -> None:
     conda.make_root()
     conda.env("a", kernels={"python3": conda.spec()})
+    settle(conda.tmp)
     assert names() == ["a-python3"]
     assert names() == ["a-python3"]
     assert len(scans) == 1  # the second call came from memory
@@ -146,10 +159,11 @@ def test_corrupt_disk_cache_is_ignored(conda: Any, scans: list[int]) -> None:
     assert names() == ["a-python3"]
     _discover.flush()
     (cache_file,) = conda.cache.glob("kernels-*.json")
-    cache_file.write_text("{broken")
-    _discover.clear_memory()
-    assert names() == ["a-python3"]
-    assert len(scans) == 2
+    for damaged in ("{broken", "[]", '{"format": 1, "kernels": [], "watch": [], "created": 0}'):
+        _discover.clear_memory()  # a new process (the last one wrote its cache at exit)
+        cache_file.write_text(damaged)
+        assert names() == ["a-python3"], damaged
+    assert len(scans) == 4
     _discover.flush()
     assert json.loads(cache_file.read_text())["kernels"]  # rewritten
 
@@ -165,6 +179,7 @@ def test_settings_are_part_of_the_key(conda: Any) -> None:
 def test_warnings_once_per_scan_not_per_call(conda: Any, caplog: pytest.LogCaptureFixture) -> None:
     conda.make_root()
     conda.env("a", kernels={"bad": "{"})
+    settle(conda.tmp)
     with caplog.at_level(logging.WARNING, logger="kernel_mgmt_provider_conda"):
         list(provider.find_kernels())
         list(provider.find_kernels())

@@ -47,7 +47,11 @@ class Running:
         self.client.load_connection_info(info)
         # No heartbeat channel: under load its 1 s beat can misreport a busy kernel as dead.
         self.client.start_channels(hb=False)
-        self.client.wait_for_ready(timeout=TIMEOUT)
+        try:
+            self.client.wait_for_ready(timeout=TIMEOUT)
+        except BaseException:
+            self.client.stop_channels()
+            raise
 
     def run(self, code: str) -> tuple[dict[str, Any], str]:
         out: list[str] = []

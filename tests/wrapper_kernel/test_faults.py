@@ -34,7 +34,7 @@ def wait_for_execute_input(k, msg, timeout=10.0):
 )
 def test_signal_interrupt_always_replies(raw_kernel, code):
     k = raw_kernel("wk-py")
-    for _ in range(3):  # every time, not just the first
+    for _ in range(5):  # every time, not just the first
         msg = k.send("shell", "execute_request", {"code": code})
         wait_for_execute_input(k, msg)
         os.kill(k.proc.pid, signal.SIGINT)
@@ -50,7 +50,7 @@ def test_signal_interrupt_always_replies(raw_kernel, code):
 )
 def test_message_interrupt_always_replies(raw_kernel, code):
     k = raw_kernel("wk-py")
-    for _ in range(3):
+    for _ in range(5):  # the control thread wins the GIL as do_execute starts: a real race
         msg = k.send("shell", "execute_request", {"code": code})
         wait_for_execute_input(k, msg)
         intr = k.send("control", "interrupt_request")

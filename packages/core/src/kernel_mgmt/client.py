@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -180,9 +181,17 @@ def _blocking(name: str) -> Callable[..., Any]:
                 done.set()
 
         thread.call_soon(start)
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            if not done.wait(timeout):
-                raise TimeoutError(f"{what} timed out after {timeout} s")
+            # Wait in slices so that a client closed meanwhile (its loop gone) cannot leave
+            # us waiting forever; a reply still wakes us at once.
+            while not done.wait(
+                0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+            ):
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"{what} timed out after {timeout} s")
+                if not thread.alive:
+                    raise RuntimeError(f"the client was closed while waiting for the {what}")
         except BaseException:  # TimeoutError, or KeyboardInterrupt in the caller
             fut = box.get("fut")
             if fut is not None:
@@ -272,7 +281,8 @@ class BlockingKernelClient:
 
     def interrupt(self, _header: Mapping[str, Any] | None = None, timeout: float = 10.0) -> Any:
         """Interrupt the kernel (message or signal, per its interrupt_mode); see KernelClient."""
-        return self._thread.run(self.loop_client.interrupt(_header), timeout, "interrupt")
+        coro = self.loop_client.interrupt(_header, timeout=timeout)
+        return self._thread.run(coro, timeout + 5, "interrupt")
 
     def input(self, string: str, parent: Mapping[str, Any] | None = None) -> None:
         """Answer an input_request with *string*; callable from any thread, including hooks."""

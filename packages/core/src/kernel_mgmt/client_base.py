@@ -151,6 +151,32 @@ def default_output_hook(msg: Message) -> None:
         sys.stderr.flush()
 
 
+def output_hook_for_environment() -> Callable[[Message], None]:
+    """The default output hook: inside an IPython kernel (a notebook cell), rich outputs go to
+    that kernel's own display, as jupyter_client does; elsewhere :func:`default_output_hook`.
+    """
+    if "IPython" not in sys.modules:
+        return default_output_hook
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        display_pub = ip.display_pub if getattr(ip, "kernel", None) is not None else None
+    except Exception:
+        display_pub = None
+    if display_pub is None:
+        return default_output_hook
+
+    def hook(msg: Message) -> None:
+        if msg.msg_type in ("display_data", "execute_result"):
+            content = msg.content
+            display_pub.publish(data=content.get("data", {}), metadata=content.get("metadata"))
+        else:
+            default_output_hook(msg)
+
+    return hook
+
+
 def _prompt_user(prompt: str, password: bool) -> str:
     """Ask on the terminal; EOF becomes the EOF character, as jupyter_client does."""
     try:
@@ -653,17 +679,24 @@ class KernelClient:
         """Ask the kernel to shut down (on the control channel, messaging spec 5.x)."""
         return self._send("control", "shutdown_request", {"restart": restart}, _header)
 
-    async def interrupt(self, _header: Mapping[str, Any] | None = None) -> Message | None:
+    async def interrupt(
+        self, _header: Mapping[str, Any] | None = None, *, timeout: float | None = 10.0
+    ) -> Message | None:
         """Interrupt the kernel: ``interrupt_request`` on control if its interrupt_mode is
         'message' (or we have no manager to signal it), else the manager's interrupt().
 
-        Returns the interrupt_reply, or None when the kernel was signalled.
+        Returns the interrupt_reply (TimeoutError if none within *timeout* seconds), or None
+        when the kernel was signalled.
         """
         mode = getattr(self.manager, "interrupt_mode", None) or self.connection_info.get(
             "interrupt_mode", "signal"
         )
         if self.manager is None or mode == "message":
-            return await self._send("control", "interrupt_request", {}, _header)
+            fut = self._send("control", "interrupt_request", {}, _header)
+            try:
+                return await asyncio.wait_for(fut, timeout)
+            except TimeoutError:
+                raise TimeoutError(f"no interrupt_reply within {timeout} s") from None
         self._check_usable()
         await self.manager.interrupt()
         return None
@@ -726,7 +759,8 @@ class KernelClient:
         """Execute *code*, showing its output and answering its input requests.
 
         *output_hook(msg)* is called for every IOPub message of this request (default:
-        print streams, text/plain results and tracebacks like jupyter_client).
+        print streams, text/plain results and tracebacks like jupyter_client; inside a
+        notebook, rich results are displayed in it).
         *stdin_hook(msg)* answers input_request messages: it may return the answer (a str,
         or an awaitable giving one) or call :meth:`input` itself; default: ``input()`` /
         ``getpass()`` on the terminal. Returns the execute_reply after the request's IOPub
@@ -734,7 +768,7 @@ class KernelClient:
         """
         loop = self._check_usable()
         if output_hook is None:
-            output_hook = default_output_hook
+            output_hook = output_hook_for_environment()
         holder: dict[str, str] = {}
         stdin_tasks: set[asyncio.Task[Any]] = set()
 

@@ -13,7 +13,7 @@ kernel never reads a half-written file. Keys are 256 random bits from ``secrets`
 Port allocation: jupyter_client binds port 0, reads the number the OS picked and
 closes the socket. Between that close and the kernel's own bind, anything else may
 take the port, and under many concurrent starts something does ("Address already in
-use", jupyter_client #487). Three measures make that race practically impossible:
+use", jupyter_client #487). Four measures make that race practically impossible:
 
 1. Ports are drawn at random from *outside* the OS ephemeral range
    (``/proc/sys/net/ipv4/ip_local_port_range``), and from 10000 up (below that live
@@ -24,15 +24,22 @@ use", jupyter_client #487). Three measures make that race practically impossible
 2. An in-process registry remembers every port handed out in the last
    ``RESERVATION_SECONDS``; concurrent launches in this process never receive the
    same port, even before any kernel has bound it.
-3. Each candidate passes a bind test (no ``SO_REUSEADDR``, so a port in use by any
+3. A cross-process registry does the same between processes of one user (parallel
+   test workers each starting kernels, several servers): one file per port, created
+   with ``O_EXCL`` in a private 0700 directory (``$KERNEL_MGMT_PORT_REGISTRY``,
+   else ``kernel-mgmt-ports-<uid>`` in ``$XDG_RUNTIME_DIR``, ``/dev/shm`` or the temp
+   dir), holding the owner's pid. Released when the manager cleans up; an entry whose
+   process is gone or older than the TTL is taken over. Only allocation pays for it
+   (~20 µs a port).
+4. Each candidate passes a bind test (no ``SO_REUSEADDR``, so a port in use by any
    listener, or lingering in TIME_WAIT, is rejected) before it is handed out.
 
-What remains is another program explicitly binding the very same port out of ~27000
-in the moment between our check and the kernel's bind: rare enough not to warrant a
-launch retry, which would make every launch wait for the kernel to bind. (Letting the
-kernel pick its ports and report them back would need every kernel to support it.)
-If the non-ephemeral pool is too small (an unusual sysctl), we fall back to
-OS-assigned ports, still deduplicated by the registry.
+What remains is a program of another user, or one not using this registry, binding
+the very same port out of ~27000 explicitly in the moment between our check and the
+kernel's bind: rare enough not to warrant a launch retry, which would make every
+launch wait for the kernel to bind. (Letting the kernel pick its ports and report
+them back would need every kernel to support it.) If the non-ephemeral pool is too
+small (an unusual sysctl), we fall back to OS-assigned ports, deduplicated in-process.
 
 Only loopback addresses are used unless the caller explicitly opts in
 (``allow_remote=True`` on the launcher): a kernel executes arbitrary code for anyone
@@ -47,6 +54,7 @@ import json
 import os
 import secrets
 import socket
+import stat
 import threading
 import time
 import uuid
@@ -56,18 +64,22 @@ CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 
 LOCALHOST = "127.0.0.1"
-#: How long a port handed out stays reserved in this process (the kernel should have
-#: bound it long before; afterwards the bind test sees it as taken anyway).
+#: How long a port handed out stays reserved (the kernel should have bound it long
+#: before; afterwards the bind test sees it as taken anyway).
 RESERVATION_SECONDS = 600.0
 #: Lowest port we draw from: below this live well-known services (5432, 8080, 8888...).
 MIN_PORT = 10000
 #: Fewer candidate ports than this outside the ephemeral range → use OS-assigned ports.
 MIN_POOL = 2000
+#: Directory of the cross-process port registry (default: per user, see _registry_dir).
+ENV_PORT_REGISTRY = "KERNEL_MGMT_PORT_REGISTRY"
 
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _lock = threading.Lock()
 # port -> expiry (time.monotonic). Keyed by port alone: a port bound on 0.0.0.0 and one
 # on 127.0.0.1 collide too.
 _reserved: dict[int, float] = {}
+_registry_dirs: dict[str, str | None] = {}
 
 
 class ConnectionFileError(ValueError):
@@ -118,22 +130,134 @@ def _bind_test(ip: str, port: int) -> int | None:
         return s.getsockname()[1]
 
 
+def _registry_dir() -> str | None:
+    """The per-user directory where processes record the ports they hand out.
+
+    ``$KERNEL_MGMT_PORT_REGISTRY``, else ``kernel-mgmt-ports-<uid>`` under
+    ``$XDG_RUNTIME_DIR``, ``/dev/shm`` or the temp dir. It must be a real directory owned by us and
+    closed to others (it sits in a shared place); otherwise, and on platforms without
+    uids, reservations stay in-process only.
+    """
+    if not hasattr(os, "getuid"):
+        return None
+    path = os.environ.get(ENV_PORT_REGISTRY)
+    if not path:
+        import tempfile  # deferred: only launching needs it, not a kernel's start-up
+
+        # Memory-backed places first: entries are created and removed on every launch.
+        base = os.environ.get("XDG_RUNTIME_DIR") or (
+            "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+        )
+        path = os.path.join(base, f"kernel-mgmt-ports-{os.getuid()}")
+    if path in _registry_dirs:
+        return _registry_dirs[path]
+    checked: str | None = None
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.makedirs(path, mode=0o700)
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077:
+            checked = path
+    except OSError:
+        pass
+    _registry_dirs[path] = checked
+    return checked
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, not ours to signal
+    return True
+
+
+def _stale(entry: str) -> bool:
+    """Is this registry entry left over (its process gone, or older than the TTL)?"""
+    try:
+        if time.time() - os.stat(entry).st_mtime > RESERVATION_SECONDS:
+            return True
+        with open(entry) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return True  # released meanwhile: try again
+    except OSError:
+        return False
+    if not text:
+        return False  # being written right now by its owner
+    try:
+        return not _pid_alive(int(text))
+    except ValueError:
+        return True
+
+
+def _claim(registry: str | None, port: int) -> bool:
+    """Record *port* as ours in the registry; False if another live process holds it."""
+    if registry is None:
+        return True
+    entry = os.path.join(registry, str(port))
+    for _ in range(2):
+        try:
+            fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            if not _stale(entry):
+                return False
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry)
+            continue
+        except OSError:
+            return True  # registry unusable (full disk...): in-process + bind test remain
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _unclaim(registry: str | None, port: int) -> None:
+    if registry is None:
+        return
+    entry = os.path.join(registry, str(port))
+    with contextlib.suppress(OSError, ValueError):
+        with open(entry) as f:
+            owner = int(f.read())
+        if owner == os.getpid():
+            os.unlink(entry)
+
+
+def _sweep(registry: str) -> None:
+    """Remove stale entries (processes that died without releasing their ports)."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(registry):
+            entry = os.path.join(registry, name)
+            if _stale(entry):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry)
+
+
 def allocate_ports(ip: str = LOCALHOST, n: int = 5) -> list[int]:
-    """Return *n* distinct free TCP ports on *ip*, reserved against reuse in this process.
+    """Return *n* distinct free TCP ports on *ip*, reserved against reuse by other launches.
 
     See the module docstring for why these do not collide under concurrent launches.
     """
     pool = _port_pool()
     size = sum(b - a + 1 for a, b in pool)
+    registry = _registry_dir() if size >= MIN_POOL else None
     ports: list[int] = []
     with _lock:
         now = time.monotonic()
-        for key in [k for k, expiry in _reserved.items() if expiry < now]:
-            del _reserved[key]
+        for port in [p for p, expiry in _reserved.items() if expiry < now]:
+            del _reserved[port]
+            _unclaim(registry, port)
+        if registry is not None and secrets.randbelow(64) == 0:
+            _sweep(registry)
         attempts = 0
         while len(ports) < n:
             attempts += 1
             if attempts > 1000 * n:
+                for port in ports:
+                    _unclaim(registry, port)
                 raise OSError(f"could not find {n} free ports on {ip} after {attempts} tries")
             if size >= MIN_POOL:
                 idx = secrets.randbelow(size)
@@ -143,12 +267,14 @@ def allocate_ports(ip: str = LOCALHOST, n: int = 5) -> list[int]:
                         break
                     idx -= b - a + 1
             else:
-                candidate = 0  # let the OS pick; the registry still deduplicates
+                candidate = 0  # let the OS pick; the in-process registry still deduplicates
             if candidate in _reserved or candidate in ports:
                 continue
             port = _bind_test(ip, candidate)
             if port is None or port in _reserved or port in ports:
                 continue
+            if not _claim(registry, port):
+                continue  # another process handed it out and its kernel has not bound yet
             ports.append(port)
         expiry = now + RESERVATION_SECONDS
         for port in ports:
@@ -161,9 +287,11 @@ def release_ports(ports: list[int], ip: str = LOCALHOST) -> None:
 
     Reservations are per port whatever the address; *ip* is accepted for symmetry.
     """
+    registry = _registry_dir()
     with _lock:
         for port in ports:
-            _reserved.pop(port, None)
+            if _reserved.pop(port, None) is not None:
+                _unclaim(registry, port)
 
 
 def _runtime_dir() -> str:
@@ -206,7 +334,7 @@ def write_connection_file(path: str | None = None, **info: Any) -> tuple[str, di
     data = json.dumps(info, indent=1).encode()
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}")
     # Created 0600 atomically (O_EXCL: never through someone else's planted file or link).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

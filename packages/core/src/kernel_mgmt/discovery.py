@@ -810,19 +810,23 @@ class KernelFinder:
     def _check_record(
         self, info: ProviderInfo, record: Any, seen: Mapping[str, Any]
     ) -> tuple[str, dict[str, Any]] | None:
-        """Validate and normalise one ``(name, attributes)`` record; None (reported) if bad."""
+        """Validate and normalise one ``(name, attributes)`` record; None (reported) if bad.
+
+        ``type(x) is`` fast paths first: this runs for every kernel on every listing, and
+        ``isinstance(x, Mapping)`` (an ABC check) is several times slower.
+        """
         if not isinstance(record, (tuple, list)) or len(record) != 2:
             self._report(
                 info, f"find_kernels yielded {record!r:.80}, not a (name, attributes) pair"
             )
             return None
         name, attrs = record
-        if not isinstance(name, str) or not name or _BAD_NAME_RE.search(name):
+        if type(name) is not str or not name or _BAD_NAME_RE.search(name):
             self._report(
                 info, f"kernel name {name!r:.80} must be a non-empty string without '/' or spaces"
             )
             return None
-        if not isinstance(attrs, Mapping):
+        if type(attrs) is not dict and not isinstance(attrs, Mapping):
             self._report(
                 info, f"kernel {name!r}: attributes must be a dict, not {type(attrs).__name__}"
             )
@@ -830,26 +834,35 @@ class KernelFinder:
         if name in seen:
             self._report(info, f"kernel {name!r} yielded twice; keeping the first")
             return None
-        if not isinstance(attrs.get("display_name"), str):
+        if type(attrs.get("display_name")) is not str:
             self._report(info, f"kernel {name!r}: 'display_name' must be a string")
             return None
         language = attrs.get("language")
+        language_info = attrs.get("language_info")
+        has_info = type(language_info) is dict or isinstance(language_info, Mapping)
         fixes: dict[str, Any] = {}
-        if isinstance(language, Mapping) and isinstance(language.get("name"), str):
+        if type(language) is str:
+            if not has_info:
+                fixes["language_info"] = {"name": language}
+        elif isinstance(language, Mapping) and isinstance(language.get("name"), str):
             # The seed's oblong example passes language as {"name": ...}: accept it.
             fixes["language"] = language["name"]
-            if not isinstance(attrs.get("language_info"), Mapping):
+            if not has_info:
                 fixes["language_info"] = dict(language)
-        elif not isinstance(language, str):
+        else:
             self._report(info, f"kernel {name!r}: 'language' must be a string")
             return None
-        elif not isinstance(attrs.get("language_info"), Mapping):
-            fixes["language_info"] = {"name": language}
-        if not isinstance(attrs.get("metadata", {}), Mapping):
+        metadata = attrs.get("metadata")
+        if (
+            metadata is not None
+            and type(metadata) is not dict
+            and not isinstance(metadata, Mapping)
+        ):
             self._report(info, f"kernel {name!r}: 'metadata' must be a dict")
             return None
         # Copy only when something changes: the spec provider's records are already complete.
-        attrs = {**attrs, **fixes} if fixes or type(attrs) is not dict else attrs
+        if fixes or type(attrs) is not dict:
+            attrs = {**attrs, **fixes}
         return name, attrs
 
     def _find_all(self) -> list[tuple[str, dict[str, Any]]]:

@@ -134,8 +134,11 @@ def _check(spec: Any, path: str | None) -> dict[str, Any]:
     argv = spec.get("argv")
     if argv is None:
         raise InvalidKernelSpec(path, "missing required key 'argv'")
-    if type(argv) is not list or not argv or any(type(a) is not str for a in argv):
+    if type(argv) is not list or not argv:
         raise InvalidKernelSpec(path, "'argv' must be a non-empty list of strings")
+    for arg in argv:  # a plain loop: cheaper than any(<generator>) on this hot path
+        if type(arg) is not str:
+            raise InvalidKernelSpec(path, "'argv' must be a non-empty list of strings")
     for key in ("display_name", "language"):
         value = spec.get(key)
         if type(value) is not str:
@@ -159,27 +162,31 @@ def _check(spec: Any, path: str | None) -> dict[str, Any]:
     return spec
 
 
+_CHUNK = 65536
+
+
 def _read_bytes(path: str) -> bytes:
     # os.open/os.read: three syscalls, no buffered file object; listing reads hundreds.
     fd = os.open(path, os.O_RDONLY)
     try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
+        data = os.read(fd, _CHUNK)
+        if len(data) < _CHUNK:
+            return data  # the usual kernel.json: one read
+        chunks = [data]
+        while chunk := os.read(fd, _CHUNK):
             chunks.append(chunk)
-            if len(chunk) < 65536:
-                break
         return b"".join(chunks)
     finally:
         os.close(fd)
 
 
+_decode_json = json.JSONDecoder().decode
+
+
 def _parse(data: bytes, path: str) -> dict[str, Any]:
     try:
         # UTF-8, as jupyter_client reads kernel.json (and no encoding sniffing to pay for).
-        spec = json.loads(data.decode("utf-8"))
+        spec = _decode_json(data.decode("utf-8"))
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
         raise InvalidKernelSpec(path, f"not valid JSON: {e}") from e
     return _check(spec, path)

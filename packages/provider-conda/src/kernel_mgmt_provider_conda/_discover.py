@@ -537,11 +537,15 @@ def cache_key(cfg: CondaConfig, environ: Mapping[str, str]) -> str:
 
 
 def _fresh(entry: Any, ttl: float, now: float) -> bool:
-    if not isinstance(entry, dict) or entry.get("format") != CACHE_FORMAT:
+    """Whether a cached result (possibly a damaged file's content) may be used now."""
+    try:
+        if entry.get("format") != CACHE_FORMAT or not isinstance(entry["kernels"], list):
+            return False
+        age = now - entry["created"]
+        limit = min(ttl, 1.0) if entry.get("racy") else ttl
+        return 0 <= age < limit and unchanged(entry["watch"])
+    except (AttributeError, KeyError, TypeError, ValueError):
         return False
-    age = now - entry.get("created", 0)
-    limit = min(ttl, 1.0) if entry.get("racy") else ttl
-    return 0 <= age < limit and unchanged(entry["watch"])
 
 
 def discover(cfg: CondaConfig, environ: Mapping[str, str] | None = None) -> DiscoveryResult:

@@ -209,6 +209,14 @@ class KernelServer:
         self._to_abort: deque[Message] = deque()
         self._wake_r, self._wake_w = os.pipe()  # wakes the main thread's poll
         self._cwake_r, self._cwake_w = os.pipe()  # wakes the control thread's poll
+        # Signal wakeup pipe (signal.set_wakeup_fd): the C-level SIGINT handler writes a byte
+        # here. See _on_sigint and _check_interrupt for why we watch it.
+        self._sig_r, self._sig_w = os.pipe()
+        os.set_blocking(self._sig_r, False)
+        os.set_blocking(self._sig_w, False)
+        self._sig_lock = threading.Lock()
+        self._sig_seq = 0  # SIGINT bytes seen by the control thread
+        self._handled_seq = 0  # _sig_seq when the Python-level handler last ran
         self._main_ident = threading.main_thread().ident
         self.ctx = zmq.Context()
         self._bind()
@@ -294,6 +302,7 @@ class KernelServer:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         if on_main:
             signal.signal(signal.SIGINT, self._on_sigint)
+            signal.set_wakeup_fd(self._sig_w, warn_on_full_buffer=False)
         # Spec ("Kernel status"): `starting` once, before the first request.
         self.kernel._publish("status", {"execution_state": "starting"}, {})
         try:
@@ -302,6 +311,15 @@ class KernelServer:
             self._close()
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
+        # Acknowledge: consume the wakeup bytes, so the control thread knows this SIGINT
+        # reached Python (see _check_interrupt).
+        with self._sig_lock:
+            try:
+                while os.read(self._sig_r, 512):
+                    pass
+            except OSError:  # BlockingIOError: drained
+                pass
+            self._handled_seq = self._sig_seq
         # Only user code is interrupted; an idle kernel (or our own bookkeeping) carries on.
         if self.in_user_code:
             raise KeyboardInterrupt
@@ -400,6 +418,7 @@ class KernelServer:
         poller.register(control, zmq.POLLIN)
         poller.register(iopub_fd, zmq.POLLIN)
         poller.register(self._cwake_r, zmq.POLLIN)
+        poller.register(self._sig_r, zmq.POLLIN)
         parent_fd, ppid = self._watch_parent()
         if parent_fd is not None:
             poller.register(parent_fd, zmq.POLLIN)
@@ -407,7 +426,15 @@ class KernelServer:
         self.iopub.check_subscriptions()
         try:
             while not self._stopping:
-                events = dict(poller.poll(timeout))
+                wait = timeout
+                if self._recheck_at is not None:
+                    left = max(0, int((self._recheck_at - time.monotonic()) * 1000))
+                    wait = left if wait is None else min(wait, left)
+                events = dict(poller.poll(wait))
+                if self._sig_r in events:
+                    self._note_signal()
+                if self._recheck_at is not None and time.monotonic() >= self._recheck_at:
+                    self._check_interrupt()
                 if control in events:
                     msg = self._recv(control, "control")
                     if msg is not None:
@@ -432,6 +459,41 @@ class KernelServer:
         if not self._main_done.wait(self.shutdown_grace):
             _warn("do_execute did not return after shutdown; exiting")
             os._exit(0)
+
+    # An interrupt must not be lost. CPython runs a Python signal handler only between
+    # bytecodes or when a blocking call returns EINTR; a SIGINT that lands after do_execute's
+    # `time.sleep` released the GIL but before it entered the syscall (likely when the control
+    # thread sends it: it runs exactly when the main thread lets go of the GIL) is noted by
+    # the C handler and then waits for the whole sleep. So the control thread watches the
+    # wakeup pipe, and while a SIGINT has not reached the Python handler and do_execute runs,
+    # repeats it to the main thread every RESIGNAL_INTERVAL.
+    RESIGNAL_INTERVAL = 0.02
+    RESIGNAL_MAX = 250  # 5 s; the shutdown watchdog covers code that never gets interrupted
+    _recheck_at: float | None = None
+    _resignals = 0
+
+    def _note_signal(self) -> None:
+        with self._sig_lock:
+            try:
+                data = os.read(self._sig_r, 512)
+            except OSError:  # the handler drained it first: delivered
+                return
+            if signal.SIGINT not in data:
+                return
+            self._sig_seq += 1
+        if self._recheck_at is None:
+            self._resignals = 0
+            self._recheck_at = time.monotonic() + self.RESIGNAL_INTERVAL
+
+    def _check_interrupt(self) -> None:
+        delivered = self._handled_seq >= self._sig_seq
+        if delivered or not self.executing or self._resignals >= self.RESIGNAL_MAX:
+            self._recheck_at = None
+            return
+        self._resignals += 1
+        if self._main_ident is not None:
+            signal.pthread_kill(self._main_ident, signal.SIGINT)
+        self._recheck_at = time.monotonic() + self.RESIGNAL_INTERVAL
 
     def _watch_parent(self) -> tuple[int | None, int]:
         """An fd that becomes readable when our parent exits (Linux pidfd), and its pid."""
@@ -527,7 +589,11 @@ class KernelServer:
         finally:
             self._main_done.set()
             self._fds_closed = True
-            for fd in (self._wake_r, self._wake_w, self._cwake_r, self._cwake_w):
+            if threading.current_thread() is threading.main_thread():
+                with contextlib.suppress(ValueError):
+                    signal.set_wakeup_fd(-1)
+            fds = (self._wake_r, self._wake_w, self._cwake_r, self._cwake_w)
+            for fd in (*fds, self._sig_r, self._sig_w):
                 with contextlib.suppress(OSError):
                     os.close(fd)
             try:
