@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import hashlib
 import hmac
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,6 +38,7 @@ import warnings
 warnings.filterwarnings("ignore")  # jupyter_client's platformdirs migration notice
 
 TMP = tempfile.mkdtemp(prefix="bench-client-")
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 os.environ["JUPYTER_RUNTIME_DIR"] = os.path.join(TMP, "runtime")
 os.environ["IPYTHONDIR"] = os.path.join(TMP, "ipython")
 os.environ.setdefault("KERNEL_MGMT_PROVIDERS", "pyimport")

@@ -19,6 +19,8 @@ Measured, interleaved round by round so machine noise hits all sides alike:
   no names, no cache bookkeeping). Shows how much of the gap to the spec provider (which
   reads N kernelspecs from one folder) is the layout itself.
 - jupyter_client ``KernelSpecManager().get_all_specs()`` on the same N kernelspecs (reference).
+- finder rows: the same through ``KernelFinder([provider]).find_kernels()``, as an application
+  lists kernels (worker thread, record checks) — conda cold/warm against the spec provider.
 
 Run: ``.venv/bin/python benchmarks/bench_conda.py [--rounds N] [--envs N]``
 """
@@ -165,12 +167,20 @@ def main() -> int:
                 for name in os.listdir(kernels):
                     read_kernel_spec(kernels + "/" + name)
 
+        from kernel_mgmt.discovery import KernelFinder
+
+        conda_finder = KernelFinder([conda], config={"conda": {}})
+        spec_finder = KernelFinder([spec_provider])
+
         # name: (untimed setup, timed call)
         cases: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
             "conda cold": (no_cache, find_conda),
             "conda disk": (new_process, find_conda),
             "conda warm": (find_conda, find_conda),
             "spec provider": (lambda: None, lambda: list(spec_provider.find_kernels())),
+            "finder conda cold": (no_cache, lambda: list(conda_finder.find_kernels())),
+            "finder conda warm": (find_conda, lambda: list(conda_finder.find_kernels())),
+            "finder spec": (lambda: None, lambda: list(spec_finder.find_kernels())),
             "syscall floor": (lambda: None, floor),
             "KernelSpecManager": (lambda: None, lambda: KernelSpecManager().get_all_specs()),
         }
@@ -194,13 +204,15 @@ def main() -> int:
         ("conda cold", "KernelSpecManager", None, None),
         ("conda disk", "spec provider", None, None),
         ("conda warm", "spec provider", None, 5.0),
+        ("finder conda cold", "finder spec", 2.0, 30.0),
+        ("finder conda warm", "finder spec", None, 5.0),
     ]
     print(
         f"\nconda discovery: {args.envs} envs (each with a kernelspec) vs {args.envs} "
         f"kernelspecs, {args.rounds} interleaved rounds, Python {sys.version.split()[0]}\n"
     )
     header = (
-        f"{'ours':<12}{'median ms':>10}{'p99 ms':>9}  {'peer':<18}{'median ms':>10}"
+        f"{'ours':<18}{'median ms':>10}{'p99 ms':>9}  {'peer':<18}{'median ms':>10}"
         f"{'p99 ms':>9}{'ratio':>8}{'target':>22}  ok"
     )
     print(header)
@@ -220,7 +232,7 @@ def main() -> int:
         mark = ("yes" if passed else "NO") if goals else ""
         ok &= passed
         print(
-            f"{ours:<12}{med[ours]:>10.2f}{p99[ours]:>9.2f}  {peer or '':<18}"
+            f"{ours:<18}{med[ours]:>10.2f}{p99[ours]:>9.2f}  {peer or '':<18}"
             f"{med[peer]:>10.2f}{p99[peer]:>9.2f}{ratio:>7.2f}x{goal:>22}  {mark}"
         )
     return 0 if ok else 1

@@ -363,3 +363,18 @@ def test_executable_in_home_path_shows_relative(conda: Any) -> None:
     conda.environments_txt(env)
     attrs = conda.kernels()["y-python3"]
     assert attrs["display_name"] == "Python 3 (conda: ~/x/y)"
+
+
+def test_kernelspec_names_follow_the_spec_provider_rules(
+    conda: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    conda.make_root()
+    prefix = conda.env(
+        "rules",
+        kernels={"Julia-1.10": conda.spec("Julia", "julia"), "bad name!": conda.spec("X")},
+    )
+    with caplog.at_level(logging.WARNING, logger="kernel_mgmt_provider_conda"):
+        kernels = conda.kernels()
+    assert sorted(kernels) == ["rules-julia-1.10"]  # folder names are lower-cased
+    bad = prefix / "share" / "jupyter" / "kernels" / "bad name!"
+    assert any(str(bad) in m and "invalid kernelspec folder name" in m for m in warnings_of(caplog))

@@ -161,3 +161,38 @@ async def test_kernel_mgmt_client_over_ipc(tmp_path):
         await kc.shutdown_or_terminate(timeout=10)
         await kc.close()
     assert manager.returncode == 0
+
+
+@pytest.mark.parametrize("mode", ["signal", "message"])
+async def test_kernel_mgmt_client_interrupts(tmp_path, mode):
+    """kernel_mgmt's client interrupts a blocking execute (SIGINT to the group, or a message)."""
+    import asyncio
+
+    client_mod = pytest.importorskip("kernel_mgmt.client_base", reason="client not built")
+    launcher_mod = pytest.importorskip("kernel_mgmt.subproc.launcher", reason="not built")
+    from .conftest import KERNEL_ARGV
+
+    cmd = [*KERNEL_ARGV["wk-py"], "-f", "{connection_file}"]
+    launcher = launcher_mod.SubprocessKernelLauncher(cmd, cwd=str(tmp_path), interrupt_mode=mode)
+    info, manager = await launcher.launch()
+    kc = client_mod.KernelClient(info, manager=manager)
+    try:
+        await kc.wait_for_ready(timeout=30)
+        started = asyncio.Event()
+
+        def on_iopub(msg):
+            if msg.msg_type == "execute_input":
+                started.set()
+
+        kc.add_handler(on_iopub, "iopub")
+        fut = kc.execute("time.sleep(30)")
+        await asyncio.wait_for(started.wait(), 10)
+        await kc.interrupt()
+        reply = await asyncio.wait_for(fut, 10)
+        assert reply.content["ename"] == "KeyboardInterrupt"
+        reply = await asyncio.wait_for(kc.execute("6*7"), 10)
+        assert reply.content["status"] == "ok"
+    finally:
+        await kc.shutdown_or_terminate(timeout=10)
+        await kc.close()
+    assert manager.returncode == 0

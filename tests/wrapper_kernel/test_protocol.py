@@ -273,3 +273,11 @@ def test_unserializable_reply_becomes_error_reply(raw_kernel):
     assert c["status"] == "error" and "not JSON" in c["evalue"]
     reply, _ = k.execute("1")
     assert reply.content["status"] == "ok"
+
+
+def test_non_dict_execute_reply_is_an_error_reply(raw_kernel):
+    k = raw_kernel("wk-py")
+    k.execute("kernel.do_execute = lambda *a, **kw: 'not a dict'")
+    reply, _ = k.execute("anything")
+    assert reply.content["status"] == "error"
+    assert "must return a dict" in reply.content["evalue"]

@@ -8,7 +8,7 @@ signature_scheme, kernel_name``) so any kernel and any client understand it.
 Security: the file holds the HMAC key, so it is created with mode 0600 by ``os.open``
 itself (never ``chmod`` after: that leaves a window where it is world-readable) in a
 0700 runtime directory, written to a temporary name and renamed into place so that a
-kernel never reads a half-written file. Keys are 256 random bits from ``secrets``.
+kernel never reads a half-written file. Keys are 256 random bits (``os.urandom``).
 
 Port allocation: jupyter_client binds port 0, reads the number the OS picked and
 closes the socket. Between that close and the kernel's own bind, anything else may
@@ -49,11 +49,8 @@ who can reach its ports and knows the key.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import os
-import secrets
-import socket
 import stat
 import threading
 import time
@@ -88,13 +85,15 @@ class ConnectionFileError(ValueError):
 
 def new_key() -> str:
     """Return a fresh 256-bit HMAC key as 64 hex characters."""
-    return secrets.token_hex(32)
+    return os.urandom(32).hex()  # what secrets.token_hex does, without importing it
 
 
 def is_loopback(ip: str) -> bool:
     """True when *ip* only accepts connections from this host."""
     if ip == "localhost":
         return True
+    import ipaddress  # deferred: kernels import this module at start-up
+
     try:
         return ipaddress.ip_address(ip).is_loopback
     except ValueError:
@@ -120,6 +119,8 @@ def _port_pool() -> list[tuple[int, int]]:
 
 def _bind_test(ip: str, port: int) -> int | None:
     """Bind (ip, port) without SO_REUSEADDR and return the bound port, or None if taken."""
+    import socket  # deferred: only allocation needs it, not a kernel reading its file
+
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     host = "127.0.0.1" if ip == "localhost" else ip
     with socket.socket(family, socket.SOCK_STREAM) as s:
@@ -162,6 +163,11 @@ def _registry_dir() -> str | None:
         pass
     _registry_dirs[path] = checked
     return checked
+
+
+def _randbelow(n: int) -> int:
+    """A uniform-enough random int in [0, n) from the OS CSPRNG (n is at most 65536)."""
+    return int.from_bytes(os.urandom(4), "big") % n
 
 
 def _pid_alive(pid: int) -> bool:
@@ -250,7 +256,7 @@ def allocate_ports(ip: str = LOCALHOST, n: int = 5) -> list[int]:
         for port in [p for p, expiry in _reserved.items() if expiry < now]:
             del _reserved[port]
             _unclaim(registry, port)
-        if registry is not None and secrets.randbelow(64) == 0:
+        if registry is not None and _randbelow(64) == 0:
             _sweep(registry)
         attempts = 0
         while len(ports) < n:
@@ -260,7 +266,7 @@ def allocate_ports(ip: str = LOCALHOST, n: int = 5) -> list[int]:
                     _unclaim(registry, port)
                 raise OSError(f"could not find {n} free ports on {ip} after {attempts} tries")
             if size >= MIN_POOL:
-                idx = secrets.randbelow(size)
+                idx = _randbelow(size)
                 for a, b in pool:
                     if idx <= b - a:
                         candidate = a + idx
@@ -332,7 +338,7 @@ def write_connection_file(path: str | None = None, **info: Any) -> tuple[str, di
         path = os.path.join(runtime, f"kernel-{uuid.uuid4()}.json")
     path = os.path.abspath(path)
     data = json.dumps(info, indent=1).encode()
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}")
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.urandom(4).hex()}")
     # Created 0600 atomically (O_EXCL: never through someone else's planted file or link).
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
     try:

@@ -23,6 +23,7 @@ __all__ = ["RACY_WINDOW_NS", "Watch", "load_json", "save_json", "signature", "un
 RACY_WINDOW_NS = 50_000_000
 
 Sig = list[int] | None
+_UNSEEN: Any = object()
 
 
 def signature(path: str) -> Sig:
@@ -49,12 +50,11 @@ class Watch:
 
     def stat_result(self, path: str) -> os.stat_result | None:
         """``os.stat(path)`` (None when missing), recorded; each path is stat-ed once."""
+        st: os.stat_result | None = self.results.get(path, _UNSEEN)  # type: ignore[assignment]
+        if st is not _UNSEEN:
+            return st
         try:
-            return self.results[path]
-        except KeyError:
-            pass
-        try:
-            st: os.stat_result | None = os.stat(path)
+            st = os.stat(path)
         except (OSError, ValueError):
             st = None
         self.results[path] = st

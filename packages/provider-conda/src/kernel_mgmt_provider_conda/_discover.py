@@ -337,25 +337,21 @@ class _Scan:
         kernels_dir = env.prefix + _KERNELS
         has_python = False
         seen: set[str] = set()
-        for entry in self.watch.listdir(kernels_dir) or []:
-            resource_dir = kernels_dir + os.sep + entry
-            if not self.watch.exists(resource_dir + _KERNEL_JSON):
-                continue  # not a kernelspec folder
-            key = entry.lower()
-            if key in seen:
-                continue  # same name, other case: the first wins, as in the spec provider
-            if not ks.NAME_RE.match(key):
-                self.warn(
-                    f"conda env {env.prefix}: kernelspec folder {resource_dir} has an "
-                    "invalid name (allowed: a-z 0-9 . _ -); skipped"
-                )
-                continue
-            try:
-                spec = ks.read_kernel_spec(resource_dir)
-            except ks.InvalidKernelSpec as e:
-                self.warn(f"conda env {env.prefix}: skipping invalid kernelspec {e}")
-                continue
+        found = []
+        if self.watch.stat(kernels_dir) is not None:  # its mtime: kernelspecs added/removed
+            skipped: list[tuple[str, str]] = []
+            # The spec provider's rules: lower-cased names, the first folder of a name wins.
+            found = list(ks.iter_kernel_specs([kernels_dir], skipped))
+            for path, reason in skipped:
+                self.warn(f"conda env {env.prefix}: skipping kernelspec {path}: {reason}")
+        for key, resource_dir, spec in found:
+            # Recorded after the read: a change in between has a newer mtime than the scan's
+            # start, which marks the whole result racy (trusted one second only).
+            self.watch.stat(resource_dir + _KERNEL_JSON)
             seen.add(key)
+            if isinstance(spec, ks.InvalidKernelSpec):
+                self.warn(f"conda env {env.prefix}: skipping invalid kernelspec {spec}")
+                continue
             attrs = ks.kernel_attributes(spec, resource_dir)
             argv = list(attrs["argv"])
             if _BARE_PYTHON.fullmatch(argv[0]):

@@ -270,6 +270,10 @@ class Kernel:
             header=header,
         )
 
+    def get_parent(self, channel: str | None = None) -> dict[str, Any]:
+        """The request being handled (as ipykernel's ``get_parent``): ``{}`` when idle."""
+        return self._parent if self._parent is not None else {}
+
     def _fix_seed_content(self, msg_type: str, content: Mapping[str, Any]) -> Mapping[str, Any]:
         """Repair the two mistakes in the seed's plot kernel, with one warning each.
 
@@ -554,17 +558,17 @@ class Kernel:
         restart = bool(msg.content.get("restart", False))
         try:
             reply = self._resolve(self.do_shutdown(restart))
-            if reply is None:
-                reply = {"status": "ok"}
         except (Exception, KeyboardInterrupt) as e:
             _warn(f"do_shutdown raised {type(e).__name__}: {e}")
-            reply = {"status": "ok"}
-        reply = dict(reply)
+            reply = None
+        reply = dict(reply) if isinstance(reply, Mapping) else {}
         reply.setdefault("status", "ok")
         reply["restart"] = restart  # the reply echoes the request's restart flag
-        self._reply(socket, msg, reply)
-        if self._server is not None:
-            self._server.stop()
+        try:
+            self._reply(socket, msg, reply)
+        finally:
+            if self._server is not None:
+                self._server.stop()
 
     def _execute_request(self, msg: Message) -> None:
         c = msg.content
@@ -654,7 +658,13 @@ class Kernel:
                 getpass_mod.getpass = saved_getpass  # type: ignore[assignment]
             self._allow_stdin = False
 
-        reply = {"status": "ok"} if reply is None else dict(reply)
+        if reply is None:
+            reply = {"status": "ok"}
+        elif not isinstance(reply, Mapping):
+            reply = _error_content(
+                TypeError(f"do_execute must return a dict, not {type(reply).__name__}")
+            )
+        reply = dict(reply)
         status = reply.setdefault("status", "ok")
         reply.setdefault("execution_count", self.execution_count)
         if status == "ok":

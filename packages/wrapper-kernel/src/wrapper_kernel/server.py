@@ -7,7 +7,8 @@ Threads (3 Python threads, plus libzmq's own I/O and reaper threads):
   to become ``KeyboardInterrupt`` inside ``do_execute``.
 * **control** polls the control socket, so ``kernel_info``, ``interrupt`` and ``shutdown``
   are answered within milliseconds while ``do_execute`` runs. It also answers IOPub
-  subscriptions with ``iopub_welcome`` and watches the parent process.
+  subscriptions with ``iopub_welcome``, makes sure every SIGINT reaches ``do_execute``
+  (see ``_check_interrupt``) and watches the parent process.
 * **heartbeat** echoes pings with ``zmq.proxy``: C code without the GIL, so pings are answered
   even while the author's code holds the GIL.
 
@@ -214,7 +215,8 @@ class KernelServer:
         self._sig_r, self._sig_w = os.pipe()
         os.set_blocking(self._sig_r, False)
         os.set_blocking(self._sig_w, False)
-        self._sig_lock = threading.Lock()
+        # Reentrant: a second SIGINT may run the handler again inside the first one.
+        self._sig_lock = threading.RLock()
         self._sig_seq = 0  # SIGINT bytes seen by the control thread
         self._handled_seq = 0  # _sig_seq when the Python-level handler last ran
         self._main_ident = threading.main_thread().ident
@@ -300,6 +302,11 @@ class KernelServer:
         finally:
             if on_main:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        if not on_main:
+            # Signals reach the main thread only: without it there are no interrupts (and we
+            # must not signal the host program's main thread).
+            self._main_ident = None
+            _warn("not serving on the main thread: interrupts are disabled")
         if on_main:
             signal.signal(signal.SIGINT, self._on_sigint)
             signal.set_wakeup_fd(self._sig_w, warn_on_full_buffer=False)
