@@ -164,7 +164,7 @@ def test_kernel_exits_when_launching_process_dies(tmp_path):
     """The launcher is SIGKILLed (no chance to clean up): the kernel notices and exits."""
     from kernel_mgmt.connection import write_connection_file
 
-    path, _ = write_connection_file(str(tmp_path / "kernel.json"))
+    path, info = write_connection_file(str(tmp_path / "kernel.json"))
     launcher_code = (
         "import subprocess, sys, time\n"
         f"p = subprocess.Popen({[*KERNEL_ARGV['wk-echo'], '-f', path]!r})\n"
@@ -178,10 +178,17 @@ def test_kernel_exits_when_launching_process_dies(tmp_path):
     try:
         kernel_pid = int(launcher.stdout.readline())
         kernel = psutil.Process(kernel_pid)
-        # Wait until the kernel is serving (its ports are bound) before killing the parent.
-        deadline = time.monotonic() + 20
-        while not kernel.net_connections(kind="tcp") and time.monotonic() < deadline:
-            time.sleep(0.02)
+        # Wait until the kernel is serving (its heartbeat echoes) before killing the parent.
+        ctx = zmq.Context()
+        hb = ctx.socket(zmq.REQ)
+        hb.setsockopt(zmq.LINGER, 0)
+        hb.connect(f"tcp://127.0.0.1:{info['hb_port']}")
+        hb.send(b"ping")
+        try:
+            assert hb.poll(20000), "kernel never answered its heartbeat"
+        finally:
+            hb.close(0)
+            ctx.term()
         launcher.kill()
         launcher.wait(10)
         t0 = time.monotonic()
