@@ -3,7 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-echo "== kernel-mgmt list"
-.venv/bin/kernel-mgmt list
-echo "== kernel-mgmt run pyimport/kernel -c 'print(6 * 7)'"
-.venv/bin/kernel-mgmt run pyimport/kernel -c 'import sys; print(6 * 7, "from", sys.executable)'
+bash scripts/demo.sh
