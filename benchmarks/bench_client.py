@@ -13,6 +13,11 @@
    this isolates what each client itself costs, which on ipykernel is hidden under the
    kernel's ~2-4 ms per execute (the bare floor there is ≈ jupyter_client).
 
+The "over floor" column is each contender's median minus the bare client's: what the client
+itself adds. On ipykernel the bare floor is already ≈ 0.9x jupyter_client (the kernel's own
+~2-4 ms dominates), so the ≤ 0.8x target cannot be met by any client there; the notes under the
+table print that floor and each client's cost relative to jupyter_client's.
+
 Run: ``.venv/bin/python benchmarks/bench_client.py [--launches N] [--executes N]``.
 Samples of the contenders are interleaved so machine noise hits them alike.
 """
@@ -343,6 +348,25 @@ def main() -> int:
     )
     args = ap.parse_args()
 
+    # Kernels inherit our stdout/stderr and print start-up notices; keep the table readable.
+    sys.stdout.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    try:
+        launch, execute, echo = measure(args)
+    finally:
+        sys.stdout.flush()
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(devnull)
+    print_table(launch, execute, echo)
+    return 0
+
+
+def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
     ctx = zmq.Context.instance()
     launch: dict[str, list[float]] = {
         "ours: start_kernel_async → ready": [],
@@ -357,43 +381,67 @@ def main() -> int:
 
     execute = bench_execute(args.executes, args.rounds)
     echo = bench_echo(args.executes * 5, args.rounds)
+    return launch, execute, echo
 
+
+def print_table(launch: dict, execute: dict, echo: dict) -> None:
     rows = []
     floor = statistics.median(launch["ipykernel spawn → kernel_info_reply (floor)"])
     for name, s in launch.items():
         ratio = statistics.median(s) / floor
         target = "≤ 1.15x floor" if name.startswith("ours") else ""
         verdict = ("PASS" if ratio <= 1.15 else "MISS") if target else ""
-        rows.append(("launch→ready", name, len(s), s, f"{ratio:.2f}x floor", target, verdict))
-    jc = statistics.median(execute["jupyter_client BlockingKernelClient"])
-    for name, s in execute.items():
-        ratio = statistics.median(s) / jc
-        target = "≤ 0.8x jupyter_client" if name.startswith("ours") else ""
-        verdict = ("PASS" if ratio <= 0.8 else "MISS") if target else ""
-        rows.append(("execute RTT", name, len(s), s, f"{ratio:.2f}x jc", target, verdict))
-    jc = statistics.median(echo["jupyter_client BlockingKernelClient"])
-    for name, s in echo.items():
-        ratio = statistics.median(s) / jc
-        target = "≤ 0.8x jupyter_client" if name.startswith("ours") else ""
-        verdict = ("PASS" if ratio <= 0.8 else "MISS") if target else ""
-        rows.append(("echo RTT", name, len(s), s, f"{ratio:.2f}x jc", target, verdict))
+        rows.append(("launch→ready", name, len(s), s, f"{ratio:.2f}x floor", "", target, verdict))
+    notes = []
+    for what, results in (("execute RTT", execute), ("echo RTT", echo)):
+        jc = statistics.median(results["jupyter_client BlockingKernelClient"])
+        floor = statistics.median(results["bare pyzmq client (floor)"])
+        for name, s in results.items():
+            ratio = statistics.median(s) / jc
+            target = "≤ 0.8x jupyter_client" if name.startswith("ours") else ""
+            verdict = ("PASS" if ratio <= 0.8 else "MISS") if target else ""
+            over = (statistics.median(s) - floor) * 1e6
+            rows.append(
+                (what, name, len(s), s, f"{ratio:.2f}x jc", f"{over:+.0f}µs", target, verdict)
+            )
+        best = floor / jc
+        costs = ", ".join(
+            f"{label} {(statistics.median(results[name]) - floor) * 1e6:+.0f}µs"
+            for label, name in (
+                ("ours asyncio", "ours (asyncio)"),
+                ("ours blocking", "ours (blocking)"),
+                ("jupyter_client", "jupyter_client BlockingKernelClient"),
+            )
+        )
+        notes.append(
+            f"{what}: the bare pyzmq client (json + HMAC sign, no reply verification, no "
+            f"IOPub reading) is {best:.2f}x jupyter_client"
+            + (
+                f", so ≤ 0.8x is out of any client's reach here: the kernel's own time "
+                f"({floor * 1e3:.2f} ms) is the floor"
+                if best > 0.8
+                else ""
+            )
+            + f". Client cost over that floor: {costs}."
+        )
 
     print(
         f"\nkernel_mgmt client benchmark — python {sys.version.split()[0]}, zmq {zmq.__version__}"
     )
     head = (
         f"{'what':13} {'contender':45} {'n':>5} {'median':>10} {'p99':>10}  "
-        f"{'ratio':>12}  {'target':22} verdict"
+        f"{'ratio':>12} {'over floor':>10}  {'target':22} verdict"
     )
     print(head)
     print("-" * len(head))
-    for what, name, n, s, ratio, target, verdict in rows:
+    for what, name, n, s, ratio, over, target, verdict in rows:
         med, p99 = statistics.median(s) * 1000, pct(s, 0.99) * 1000
         print(
-            f"{what:13} {name:45} {n:5d} {med:8.2f}ms {p99:8.2f}ms  {ratio:>12}  "
+            f"{what:13} {name:45} {n:5d} {med:8.3f}ms {p99:8.2f}ms  {ratio:>12} {over:>10}  "
             f"{target:22} {verdict}"
         )
-    return 0
+    for note in notes:
+        print("note:", note)
 
 
 if __name__ == "__main__":

@@ -7,20 +7,29 @@ folder of N kernelspecs for the spec provider. HOME, CONDA_* and the cache dir p
 File times are set 10 s into the past, as for environments that exist before the listing
 (a result read right after a change is trusted for one second only: see ``_cache.py``).
 
-Measured, interleaved round by round so machine noise hits all sides alike:
+Measured, interleaved round by round (in a shuffled order each round, seeded, so that no
+case always follows the same other case) so machine noise hits all sides alike:
 
-- conda cold: no cache at all (memory cleared, disk cache deleted): the full scan, plus
-  writing the disk cache. Targets: ≤ 30 ms, and ≤ 2x the spec provider.
-- conda disk: a new process' first call (memory cleared, disk cache kept).
+- conda cold: no cache at all, as a new process with no disk cache: nothing in memory,
+  nothing pending, and a disk cache folder that never holds a file. The timed call is the
+  full scan, building the in-memory cache and scheduling the disk cache file (written at
+  interpreter exit, as in any process). Targets: ≤ 30 ms, and ≤ 2x the spec provider.
+- conda disk: a new process' first call (memory cleared, a valid disk cache file).
 - conda warm: memory cache, revalidated by stat-ing what the scan read. Target ≤ 5 ms.
-- spec provider: ``find_kernels()`` on the N kernelspecs (it has no cache).
+- spec provider: ``find_kernels()`` on the N kernelspecs (it has no cache: always cold).
 - syscall floor: the reading any scan of N environments must do, in a bare loop: stat
   ``conda-meta/history``, list ``share/jupyter/kernels``, read each kernel.json (no caching,
   no names, no cache bookkeeping). Shows how much of the gap to the spec provider (which
-  reads N kernelspecs from one folder) is the layout itself.
+  reads N kernelspecs from one folder) is the layout itself. "floor + watch" adds the two
+  signatures per environment that any cache invalidated by file changes must record (the
+  kernels folder's and kernel.json's ``stat``; the provider takes the latter with ``fstat``).
 - jupyter_client ``KernelSpecManager().get_all_specs()`` on the same N kernelspecs (reference).
 - finder rows: the same through ``KernelFinder([provider]).find_kernels()``, as an application
   lists kernels (worker thread, record checks) — conda cold/warm against the spec provider.
+
+No setup writes or deletes files: file I/O in a setup right before a timed call (the spec
+provider's setup has none) measurably slows the call after it (about 10 % here), and a
+fixed case order made the cold call always follow the heaviest case.
 
 Run: ``.venv/bin/python benchmarks/bench_conda.py [--rounds N] [--envs N]``
 """
@@ -30,7 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
+import random
 import statistics
 import sys
 import tempfile
@@ -117,11 +126,12 @@ def main() -> int:
         root, kernels_dir = build(top, args.envs)
         for var in CONDA_VARS:
             os.environ.pop(var, None)
-        cache = os.path.join(top, "cache")
+        disk_dir = os.path.join(top, "cache")  # holds the valid disk cache file
+        cold_dir = os.path.join(top, "cache-cold")  # never holds one
         os.environ.update(
             HOME=os.path.join(top, "home"),
             MAMBA_ROOT_PREFIX=root,
-            KERNEL_MGMT_CONDA_CACHE_DIR=cache,
+            KERNEL_MGMT_CONDA_CACHE_DIR=disk_dir,
             JUPYTER_PATH=os.path.join(top, "jupyter"),
             JUPYTER_DATA_DIR=os.path.join(top, "data"),
             JUPYTER_CONFIG_DIR=os.path.join(top, "config"),
@@ -139,19 +149,35 @@ def main() -> int:
         conda.load_config({"conda": {}})
         spec_provider = KernelSpecProvider([kernels_dir])
 
+        def forget(cache_dir: str) -> None:
+            """A new process: nothing in memory, no disk cache file pending (no file I/O)."""
+            _discover._pending.clear()
+            _discover.clear_memory()
+            os.environ["KERNEL_MGMT_CONDA_CACHE_DIR"] = cache_dir
+
         def no_cache() -> None:
-            _discover.clear_memory()  # also writes the pending disk cache, as at exit
-            shutil.rmtree(cache, ignore_errors=True)
+            forget(cold_dir)
 
         def new_process() -> None:
-            _discover.clear_memory()
+            forget(disk_dir)
 
         def find_conda() -> object:
             return list(conda.find_kernels())
 
-        no_cache()
+        # The disk cache file, written once; then check that each setup gives what it says.
+        new_process()
         found = find_conda()
+        _discover.flush()
         assert len(found) == args.envs, f"conda found {len(found)} kernels, not {args.envs}"
+        assert len(os.listdir(disk_dir)) == 1
+        real_scan = _discover.scan
+        scans: list[int] = []
+        _discover.scan = lambda *a: scans.append(1) or real_scan(*a)  # type: ignore[assignment]
+        for setup, expected in ((no_cache, 1), (new_process, 0), (find_conda, 0)):
+            setup()
+            del scans[:]
+            assert find_conda() == found and len(scans) == expected, (setup, scans)
+        _discover.scan = real_scan
         assert len(list(spec_provider.find_kernels())) == args.envs
         assert len(KernelSpecManager().get_all_specs()) >= args.envs
 
@@ -166,6 +192,16 @@ def main() -> int:
                 kernels = prefix + "/share/jupyter/kernels"
                 for name in os.listdir(kernels):
                     read_kernel_spec(kernels + "/" + name)
+
+        def watched_floor() -> None:
+            """The floor plus the two signatures a cache must record per environment."""
+            for prefix in env_prefixes:
+                os.stat(prefix + "/conda-meta/history")
+                kernels = prefix + "/share/jupyter/kernels"
+                os.stat(kernels)  # kernelspecs added or removed
+                for name in os.listdir(kernels):
+                    read_kernel_spec(kernels + "/" + name)
+                    os.stat(kernels + "/" + name + "/kernel.json")  # kernel.json edited
 
         from kernel_mgmt.discovery import KernelFinder
 
@@ -182,17 +218,22 @@ def main() -> int:
             "finder conda warm": (find_conda, lambda: list(conda_finder.find_kernels())),
             "finder spec": (lambda: None, lambda: list(spec_finder.find_kernels())),
             "syscall floor": (lambda: None, floor),
+            "floor + watch": (lambda: None, watched_floor),
             "KernelSpecManager": (lambda: None, lambda: KernelSpecManager().get_all_specs()),
         }
         times: dict[str, list[float]] = {name: [] for name in cases}
         for setup, fn in cases.values():  # warm-up: page cache, imports
             setup()
             fn()
+        order = list(cases.items())
+        shuffle = random.Random(5).shuffle
         for _ in range(args.rounds):
-            for name, (setup, fn) in cases.items():
+            shuffle(order)
+            for name, (setup, fn) in order:
                 setup()
                 times[name].append(timed(fn))
-        _discover.clear_memory()
+        forget(disk_dir)
+        assert not os.path.exists(cold_dir), "a cold call found a disk cache"
 
     med = {k: statistics.median(v) * 1000 for k, v in times.items()}
     p99 = {k: pct(v, 0.99) * 1000 for k, v in times.items()}
@@ -201,6 +242,7 @@ def main() -> int:
         ("conda cold", "spec provider", 2.0, 30.0),
         ("conda cold", "syscall floor", None, None),
         ("syscall floor", "spec provider", None, None),
+        ("floor + watch", "spec provider", None, None),
         ("conda cold", "KernelSpecManager", None, None),
         ("conda disk", "spec provider", None, None),
         ("conda warm", "spec provider", None, 5.0),

@@ -316,6 +316,8 @@ def main() -> int:
     ctx.term()
 
     rows: list[tuple[str, dict[str, float], str, float | None]] = []
+    #: BENCHMARKS.md also asks the execute round trip to be >= 3x faster than ipykernel's echo.
+    peer_min = {f"execute → reply, median of {args.n} (ms)": 3.0}
 
     def ms(xs: list[float], f: Any) -> float:
         return f(xs) * 1000
@@ -337,14 +339,9 @@ def main() -> int:
         )
     )
     for label, data in (("execute → reply", reply), ("execute → iopub idle", idle)):
-        rows.append(
-            (
-                f"{label}, median of {args.n} (ms)",
-                {k: ms(v, statistics.median) for k, v in data.items()},
-                "≤ 1.3x floor",
-                1.3,
-            )
-        )
+        row = f"{label}, median of {args.n} (ms)"
+        target = "≤ 1.3x floor" + (", ≥ 3x ipykernel" if row in peer_min else "")
+        rows.append((row, {k: ms(v, statistics.median) for k, v in data.items()}, target, 1.3))
         rows.append(
             (
                 f"{label}, p99 of {args.n} (ms)",
@@ -368,7 +365,7 @@ def main() -> int:
         ratio = o / f if f else float("nan")
         verdict = ""
         if limit is not None:
-            ok = ratio <= limit
+            ok = ratio <= limit and p / o >= peer_min.get(label, 0.0)
             verdict = "PASS" if ok else "MISS"
             failed |= not ok
         elif label.startswith("kernel RSS"):

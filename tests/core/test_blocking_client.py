@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -13,6 +14,7 @@ import psutil
 import pytest
 
 from kernel_mgmt.client import BlockingKernelClient, ClientInThread, KernelDied, LoopThread
+from kernel_mgmt.connection import write_connection_file
 from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
 
 IPYKERNEL = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -213,3 +215,53 @@ def test_blocking_client_in_a_notebook_cell(launched):
     finally:
         kc.shutdown_or_terminate(timeout=5)
         kc.close()
+
+
+def test_unclosed_blocking_client_releases_its_thread_and_sockets(tmp_path):
+    """A client dropped without close() must not keep a loop thread and 4 sockets forever."""
+    path, info = write_connection_file(str(tmp_path / "k.json"))
+    try:
+        kc = BlockingKernelClient(info, use_heartbeat=False)
+        thread = kc._thread.thread
+        sockets = list(kc.loop_client.sockets.values())
+        del kc
+        gc.collect()
+        thread.join(5)
+        assert not thread.is_alive(), "the client's loop thread outlived the client"
+        assert all(s.closed for s in sockets)
+    finally:
+        os.unlink(path)
+
+
+def test_blocking_requests_from_many_threads(bkc):
+    """Requests are sent from the callers' threads while the loop thread reads the same
+    sockets: concurrent callers each get their own reply, and none is lost."""
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(25):
+                r = bkc.execute(f"{n} * 1000 + {i}", user_expressions={"v": f"{n}*1000+{i}"})
+                got = r.content["user_expressions"]["v"]["data"]["text/plain"]
+                assert got == str(n * 1000 + i), (n, i, got)
+                assert bkc.kernel_info(timeout=10).msg_type == "kernel_info_reply"
+        except BaseException as e:  # reported below, with the thread's own message
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "a blocking request hung"
+    assert not errors, errors
+
+
+def test_requests_keep_their_order(bkc):
+    """reply=False and loop-started requests (idle_timeout) are on the wire before the call
+    returns, so the next request of the same thread cannot overtake them."""
+    for i in range(20):
+        bkc.execute(f"a = {i}", reply=False)
+        bkc.execute("a += 100", reply=False, idle_timeout=5)
+        r = bkc.execute("pass", user_expressions={"a": "a"}, timeout=10)
+        assert r.content["user_expressions"]["a"]["data"]["text/plain"] == str(i + 100)

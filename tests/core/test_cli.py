@@ -153,3 +153,38 @@ def test_problems_go_to_stderr_once(tmp_path: Path, specs: Path) -> None:
     infos = {i["id"]: i for i in json.loads(out.stdout)}
     assert infos["broken"]["status"] == "failed"
     assert "ModuleNotFoundError" in infos["broken"]["reason"]
+
+
+def test_discovery_module_reports_a_bad_config(specs: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[providers]\ntimeout = 'slow'\n")
+    out = run(sys.executable, "-m", "kernel_mgmt.discovery", env={"KERNEL_MGMT_CONFIG": str(bad)})
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert str(bad) in out.stderr and "providers.timeout" in out.stderr
+
+
+def test_provider_output_cannot_corrupt_json(tmp_path: Path, specs: Path) -> None:
+    """A provider that prints (at import or while finding) must not break `list --json`."""
+    site = tmp_path / "site"
+    info = site / "km_chatty-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: km-chatty\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[kernel_mgmt]\nchatty = km_chatty\n")
+    (site / "km_chatty.py").write_text(
+        "from kernel_mgmt.hookspecs import hookimpl\n"
+        "print('chatty: imported')\n"
+        "@hookimpl\n"
+        "def find_kernels():\n"
+        "    print('chatty: finding')\n"
+        "    yield 'k', {'display_name': 'Chatty', 'language': 'x'}\n"
+    )
+    env = {"PYTHONPATH": str(site), "KERNEL_MGMT_PROVIDERS": "spec,chatty"}
+    for command in ("list", "providers"):
+        out = run(os.path.join(BIN, "kernel-mgmt"), command, "--json", env=env)
+        assert out.returncode == 0, out.stderr
+        data = json.loads(out.stdout)  # nothing but the JSON document on stdout
+        assert "chatty: imported" in out.stderr
+        if command == "list":
+            assert data["kernels"]["chatty/k"]["display_name"] == "Chatty"
+            assert "chatty: finding" in out.stderr

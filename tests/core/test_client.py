@@ -14,7 +14,6 @@ import zmq
 import zmq.asyncio
 
 from kernel_mgmt.client import AsyncKernelClient, IOLoopKernelClient, KernelClient, KernelDied
-from kernel_mgmt.connection import write_connection_file
 from kernel_mgmt.protocol import Session
 from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
 
@@ -61,6 +60,27 @@ async def client(kernel):
     yield kc
     await kc.shutdown_or_terminate(timeout=2)
     kc.close()
+
+
+SLEEP = "import time; print('sleeping', flush=True); time.sleep(30)"
+
+
+async def start_sleep(kc):
+    """Execute SLEEP; return its reply future once the kernel is in the sleep (its print
+    arrived), so that an interrupt cannot land before the code runs."""
+    printed = asyncio.Event()
+
+    def on_iopub(msg):
+        if msg.msg_type == "stream" and "sleeping" in msg.content.get("text", ""):
+            printed.set()
+
+    kc.add_handler(on_iopub, "iopub")
+    try:
+        fut = kc.execute(SLEEP)
+        await asyncio.wait_for(printed.wait(), 20)
+    finally:
+        kc.remove_handler(on_iopub)
+    return fut
 
 
 def test_aliases():
@@ -171,8 +191,7 @@ async def test_async_stdin_hook_calling_input(client):
 
 
 async def test_interrupt_sleep_gives_keyboardinterrupt(client):
-    fut = client.execute("import time; time.sleep(30)")
-    await asyncio.sleep(0.3)  # let the kernel enter the sleep
+    fut = await start_sleep(client)
     t0 = time.monotonic()
     assert await client.interrupt() is None  # signal mode: the manager sends SIGINT
     reply = await asyncio.wait_for(fut, 5)
@@ -188,8 +207,7 @@ async def test_interrupt_message_mode(kernel):
     kc = KernelClient(info, manager=km)
     try:
         await kc.wait_for_ready(timeout=30)
-        fut = kc.execute("import time; time.sleep(30)")
-        await asyncio.sleep(0.3)
+        fut = await start_sleep(kc)
         t0 = time.monotonic()
         r = await kc.interrupt()
         assert r.msg_type == "interrupt_reply"  # interrupt_request went on control
@@ -202,8 +220,7 @@ async def test_interrupt_message_mode(kernel):
 
 
 async def test_sigkill_fails_pending_request(client):
-    fut = client.execute("import time; time.sleep(30)")
-    await asyncio.sleep(0.2)
+    fut = await start_sleep(client)
     t0 = time.monotonic()
     os.kill(client.manager.pid, signal.SIGKILL)
     with pytest.raises(KernelDied) as info:
@@ -222,8 +239,7 @@ async def test_heartbeat_notices_death_of_unowned_kernel(kernel):
     try:
         await kc.wait_for_ready(timeout=30)
         assert not kc.owned_kernel
-        fut = kc.execute("import time; time.sleep(30)")
-        await asyncio.sleep(0.2)
+        fut = await start_sleep(kc)
         t0 = time.monotonic()
         os.kill(km.pid, signal.SIGKILL)
         with pytest.raises(KernelDied, match="heartbeat"):
@@ -290,8 +306,9 @@ async def test_handlers_add_and_remove(client):
 async def test_shutdown_or_terminate_on_dead_kernel(client):
     km = client.manager
     await km.kill()
-    await client.shutdown_or_terminate(timeout=1)  # no hang, no error
-    assert km.returncode is not None
+    t0 = time.monotonic()
+    await client.shutdown_or_terminate(timeout=1)  # no shutdown_request wait, no error
+    assert time.monotonic() - t0 < 0.5
 
 
 async def test_bad_signatures_are_dropped(tmp_path):
@@ -326,7 +343,13 @@ async def test_bad_signatures_are_dropped(tmp_path):
         )
         reply = await asyncio.wait_for(fut, 5)
         assert reply.content["f"] == 0
-        assert kc._tasks and not any(t.done() for t in kc._tasks)
+        # Reading goes on after the bad messages: a second request gets its reply too.
+        fut = kc.kernel_info()
+        req = good.deserialize(await asyncio.wait_for(socks["shell"].recv_multipart(), 5))
+        good.send(
+            socks["shell"], "kernel_info_reply", {"status": "ok", "f": 2}, parent=req, idents=idents
+        )
+        assert (await asyncio.wait_for(fut, 5)).content["f"] == 2
     finally:
         kc.close()
         for s in socks.values():
@@ -344,18 +367,31 @@ async def test_closed_client_refuses_requests(kernel):
 
 
 def test_client_created_outside_loop_starts_on_first_use(tmp_path):
-    path, info = write_connection_file(str(tmp_path / "k.json"))
-    kc = KernelClient(info)  # no running loop yet
+    """Made before any loop runs, then used in asyncio.run() twice (a new loop each time):
+    it must really send and receive in each loop, not just fail to time out."""
+    shell = zmq.Context.instance().socket(zmq.ROUTER)
+    shell.linger = 0
+    info = {"transport": "tcp", "ip": "127.0.0.1", "key": "d" * 64}
+    info["shell_port"] = shell.bind_to_random_port("tcp://127.0.0.1")
+    for name in ("iopub", "stdin", "control", "hb"):
+        info[f"{name}_port"] = 1  # never answered; only shell is used
+    server = Session(key=info["key"])
+    kc = KernelClient(info, use_heartbeat=False)  # no running loop yet
 
-    async def use():
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(kc.kernel_info(), 0.1)
+    async def use(n):
+        fut = kc.kernel_info()
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, shell.poll, 5000), "request never sent"
+        req = server.deserialize(shell.recv_multipart())
+        server.send(shell, "kernel_info_reply", {"status": "ok", "n": n}, req, idents=req.idents)
+        return (await asyncio.wait_for(fut, 5)).content["n"]
 
     try:
-        asyncio.run(use())
+        assert asyncio.run(use(1)) == 1
+        assert asyncio.run(use(2)) == 2
     finally:
         kc.close()
-        os.unlink(path)
+        shell.close()
 
 
 async def test_ready_without_iopub_welcome():
@@ -413,3 +449,36 @@ async def test_execute_interactive_timeout(client):
     with pytest.raises(TimeoutError, match=r"no execute_reply within 0\.3 s"):
         await client.execute_interactive("import time; time.sleep(30)", timeout=0.3)
     await client.interrupt()
+
+
+async def test_shutdown_or_terminate_uses_sigterm_before_sigkill(kernel):
+    """A kernel that never answers shutdown_request gets SIGTERM (manager.terminate())
+    after the reply and exit waits, and SIGKILL only if SIGTERM does not end it (seed 8.6:
+    'up to timeout seconds to respond to the shutdown message, then the same to terminate')."""
+    mute = [sys.executable, "-c", "import time; time.sleep(60)", "{connection_file}"]
+    info, km = await kernel(mute)
+    kc = KernelClient(info, manager=km)
+    t0 = time.monotonic()
+    await kc.shutdown_or_terminate(timeout=0.3)
+    kc.close()
+    assert km.returncode == -signal.SIGTERM, "SIGTERM should have ended a kernel that obeys it"
+    assert time.monotonic() - t0 < 3
+
+
+async def test_shutdown_or_terminate_kills_kernel_ignoring_sigterm(kernel, tmp_path):
+    ready = tmp_path / "ready"
+    code = (
+        "import pathlib, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        f"pathlib.Path({str(ready)!r}).touch(); time.sleep(60)"
+    )
+    info, km = await kernel([sys.executable, "-c", code, "{connection_file}"])
+    deadline = time.monotonic() + 20
+    while not ready.exists():  # SIGTERM must arrive after the handler is installed
+        assert time.monotonic() < deadline, "fake kernel did not start"
+        await asyncio.sleep(0.01)
+    kc = KernelClient(info, manager=km)
+    t0 = time.monotonic()
+    await kc.shutdown_or_terminate(timeout=0.3)
+    kc.close()
+    assert km.returncode == -signal.SIGKILL
+    assert 0.8 < time.monotonic() - t0 < 4, "expected reply wait + exit wait + SIGTERM wait"

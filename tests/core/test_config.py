@@ -159,3 +159,37 @@ def test_jsonschema_only_imported_when_a_file_exists(tmp_path: Path) -> None:
     env["KERNEL_MGMT_CONFIG"] = write(tmp_path / "c.toml", "[spec]\n")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "True", out.stderr
+
+
+def test_undecodable_file_names_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'[spec]\nname = "caf\xe9"\n')  # Latin-1, not UTF-8
+    with pytest.raises(ConfigError, match="UTF-8") as info:
+        load_config([str(path)])
+    assert info.value.path == str(path)
+
+
+def test_env_file_that_is_a_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KERNEL_MGMT_CONFIG", str(tmp_path))
+    with pytest.raises(ConfigError, match="not a file") as info:
+        load_config()
+    assert info.value.path == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ({"timeout": "slow"}, "providers.timeout"),
+        ({"timeout": 0}, "providers.timeout"),
+        ({"timeout": True}, "providers.timeout"),
+        ({"allow": "spec"}, "providers.allow"),  # a string would match by substring
+        ({"deny": ["spec", 3]}, "providers.deny"),
+    ],
+)
+def test_config_given_in_code_is_checked_too(section: dict, key: str) -> None:
+    """A mapping passed to KernelFinder (not read from a file) gets a clear error as well."""
+    with pytest.raises(ConfigError) as info:
+        KernelFinder([], config={"providers": section})
+    assert info.value.key == key and key in str(info.value)
+    with pytest.raises(ConfigError):
+        KernelFinder.from_entrypoints({"providers": section}, entry_points=[])

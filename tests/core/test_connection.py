@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import uuid
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,7 @@ def test_write_default_in_runtime_dir(runtime: Path) -> None:
         os.umask(old)
     p = Path(path)
     assert p.parent == runtime and p.name.startswith("kernel-") and p.suffix == ".json"
+    assert uuid.UUID(p.name[len("kernel-") : -len(".json")]).version == 4  # kernel-<uuid4>.json
     assert stat.S_IMODE(p.stat().st_mode) == 0o600
     assert stat.S_IMODE(runtime.stat().st_mode) == 0o700
     assert set(info) == JC_KEYS
@@ -166,8 +168,21 @@ def test_connection_module_is_light() -> None:
 
     code = (
         "import sys, kernel_mgmt.connection as c; "
-        "print(sorted(m for m in ('zmq', 'jsonschema', 'asyncio', 'pluggy') if m in sys.modules))"
+        "print(sorted(m for m in ('zmq', 'jsonschema', 'asyncio', 'pluggy', 'uuid', 'platform')"
+        " if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert connection.RESERVATION_SECONDS > 0
+
+
+def test_failed_write_releases_its_ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(blocker / "runtime"))
+    before = set(connection._reserved)
+    with pytest.raises(OSError):
+        write_connection_file()
+    with pytest.raises(OSError):
+        write_connection_file(str(tmp_path / "missing-dir" / "kernel.json"))
+    assert set(connection._reserved) == before  # not held for RESERVATION_SECONDS

@@ -301,3 +301,51 @@ async def test_kernel_id_reaches_providers_that_accept_it() -> None:
     await finder.launch("withid/k")
     assert seen == ["abc", None]
     await finder.launch("plain/k", kernel_id="ignored")  # hook without kernel_id still works
+
+
+async def test_launch_type_names_are_case_insensitive() -> None:
+    # Kernelspec names are case-insensitive (jupyter_client lower-cases them): "spec/Python3"
+    # must reach the provider's "python3". The provider gets the name in its own spelling.
+    launches: list = []
+    finder = KernelFinder([module_provider("a", ["python3", "Mixed", "Ab", "aB"], launches)])
+    await finder.launch("a/PYTHON3")
+    await finder.launch("a/mixed")
+    await finder.launch("a/aB")  # an exact match wins over case-insensitive ones
+    assert [name for _, name, _, _ in launches] == ["python3", "Mixed", "aB"]
+    with pytest.raises(NoSuchKernel, match="ambiguous"):
+        await finder.launch("a/ab")  # two case-insensitive matches: refuse to guess
+
+
+async def test_launch_from_a_failing_provider_says_why() -> None:
+    class Down(KernelProviderBase):
+        id = "down"
+
+        def find_kernels(self):
+            raise RuntimeError("cluster unreachable")
+
+        async def launch(self, name, cwd=None, launch_params=None):
+            raise AssertionError("never called")
+
+    finder = KernelFinder([Down()])
+    with pytest.raises(NoSuchKernel, match="RuntimeError: cluster unreachable"):
+        await finder.launch("down/k")
+
+
+async def test_no_such_kernel_is_a_key_error_as_in_the_seed() -> None:
+    # The seed raised KeyError for an unknown provider (jupyter_client's NoSuchKernel is a
+    # KeyError too): code written for it catches KeyError.
+    finder = KernelFinder([module_provider("a", ["k"])])
+    for name in ("nope/k", "a/missing"):
+        with pytest.raises(KeyError) as info:
+            await finder.launch(name)
+        assert isinstance(info.value, NoSuchKernel)
+        assert str(info.value).startswith(f"no kernel type {name!r}")  # not KeyError's repr
+
+
+@pytest.mark.parametrize("kernel", ["param/k", "param/free"])
+async def test_launch_params_must_be_a_mapping(kernel: str) -> None:
+    provider = Parametrised()
+    finder = KernelFinder([provider])
+    with pytest.raises(InvalidLaunchParams, match="mapping"):
+        await finder.launch(kernel, launch_params="mode=fast")  # type: ignore[arg-type]
+    assert provider.launched == []

@@ -403,3 +403,50 @@ def test_installed_providers_load_from_real_entry_points(tmp_path: Path, monkeyp
     assert infos["spec"].distribution == "kernel-mgmt-provider-spec"
     assert infos["spec"].hooks == ["find_kernels", "launch"]
     assert os.environ["KERNEL_MGMT_PROVIDERS"] == "spec,pyimport"
+
+
+def test_system_exit_in_a_hook_is_contained() -> None:
+    """A provider calling sys.exit() (e.g. through some tool's main()) must not end the app."""
+
+    def load_exiting_find() -> Any:
+        class Exiting(KernelProviderBase):
+            id = "exiting"
+
+            def find_kernels(self):
+                sys.exit("usage: some-tool [options]")
+
+        return Exiting
+
+    def load_exiting_config() -> Any:
+        class ExitingConfig(KernelProviderBase):
+            id = "exitcfg"
+
+            def load_config(self, config=None):
+                raise SystemExit(2)
+
+            def find_kernels(self):
+                yield "k", {"display_name": "K", "language": "x"}
+
+        return ExitingConfig
+
+    finder = finder_for(
+        FakeEntryPoint("exiting", load_exiting_find, dist="exit-dist"),
+        FakeEntryPoint("exitcfg", load_exiting_config, dist="exit-dist"),
+        FakeEntryPoint("good", provider(["k"])),
+    )
+    assert ids(finder) == ["good/k"]
+    assert "SystemExit" in status(finder, "exiting").reason
+    assert "usage: some-tool" in status(finder, "exiting").reason
+    assert "load_config raised SystemExit" in status(finder, "exitcfg").reason
+
+
+def test_scanner_survives_undecodable_metadata(tmp_path: Path) -> None:
+    """Any installed distribution's entry_points.txt is read: a broken one (not UTF-8) must not
+    stop every provider from loading."""
+    bad = tmp_path / "other_pkg-1.0.dist-info"
+    bad.mkdir()
+    (bad / "entry_points.txt").write_bytes(b"[console_scripts]\ncaf\xe9 = other_pkg:main\n")
+    good = tmp_path / "my_prov-1.0.dist-info"
+    good.mkdir()
+    (good / "entry_points.txt").write_text("[kernel_mgmt]\nmine = my_prov\n")
+    assert [ep.name for ep in scan_entry_points(path=[str(tmp_path)])] == ["mine"]

@@ -14,6 +14,7 @@ import pytest
 
 import kernel_mgmt
 from kernel_mgmt.client import BlockingKernelClient, KernelClient, KernelDied
+from kernel_mgmt.discovery import KernelFinder, KernelProviderBase
 from kernel_mgmt.hl import (
     run_kernel_async,
     run_kernel_blocking,
@@ -152,3 +153,27 @@ async def test_hl_inside_running_loop_blocking():
     asyncio.get_running_loop()
     with run_kernel_blocking("pyimport/kernel") as kc:
         assert kc.execute("1").content["status"] == "ok"
+
+
+class _HangingProvider(KernelProviderBase):
+    """A provider whose launch never finishes (a stuck remote or container start)."""
+
+    id = "hang"
+
+    def find_kernels(self):
+        yield "k", {"display_name": "Hangs", "language": "python"}
+
+    async def launch(self, name, cwd=None, launch_params=None):
+        await asyncio.Event().wait()
+
+
+async def test_start_kernel_async_bounds_a_hanging_launch():
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"launching hang/k took more than 0\.3 s"):
+        await asyncio.wait_for(
+            start_kernel_async(
+                "hang/k", finder=KernelFinder([_HangingProvider()]), startup_timeout=0.3
+            ),
+            10,
+        )
+    assert time.monotonic() - t0 < 3

@@ -206,3 +206,44 @@ def test_reading_does_not_import_jsonschema(tmp_path: Path) -> None:
     env = {**os.environ, "JUPYTER_PATH": str(tmp_path / "jp")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_write_unserialisable_spec_leaves_nothing(tmp_path: Path) -> None:
+    dest = tmp_path / "new"
+    with pytest.raises(InvalidKernelSpec, match="JSON") as info:
+        write_kernel_spec(str(dest), {**GOOD, "metadata": {"tags": {"a", "b"}}})
+    assert info.value.path == str(dest / "kernel.json")
+    assert not dest.exists()  # no folder, no kernel.json.tmp
+    existing = write_kernel_spec(str(tmp_path / "old"), GOOD)
+    with pytest.raises(InvalidKernelSpec):
+        write_kernel_spec(existing, {**GOOD, "display_name": object()})
+    assert read_kernel_spec(existing) == GOOD  # the previous kernel.json is intact
+    assert os.listdir(existing) == ["kernel.json"]
+
+
+def test_reinstall_from_the_installed_folder_keeps_it(tmp_path: Path) -> None:
+    src = make(tmp_path / "src", "mine")
+    dest = install_kernel_spec(str(src), user=True)
+    # Installing a kernelspec from where it is already installed must not delete it.
+    assert install_kernel_spec(dest, user=True) == dest
+    assert read_kernel_spec(dest) == GOOD
+    assert install_kernel_spec(dest + os.sep, user=True, replace=False) == dest
+
+
+def test_no_such_kernel_spec_is_a_key_error(tmp_path: Path) -> None:
+    # jupyter_client's KernelSpecManager.get_kernel_spec raises NoSuchKernel(KeyError).
+    with pytest.raises(KeyError) as info:
+        find_kernel_spec("nope", [str(tmp_path)])
+    assert str(info.value).startswith("no kernelspec named 'nope'")
+
+
+def test_expand_env_fills_variables_like_jupyter_client() -> None:
+    base = {"PATH": "/usr/bin", "HOME": "/home/u"}
+    env = {"PATH": "/opt/k/bin:${PATH}", "X": "$HOME/x", "Y": "${UNKNOWN}", "Z": "$$literal"}
+    assert kernelspec.expand_env(env, base) == {
+        "PATH": "/opt/k/bin:/usr/bin",
+        "X": "/home/u/x",
+        "Y": "${UNKNOWN}",
+        "Z": "$literal",
+    }
+    assert kernelspec.expand_env(None, base) == {}

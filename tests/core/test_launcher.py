@@ -128,6 +128,10 @@ def test_format_kernel_cmd_reserved_names_never_from_params() -> None:
 
 def test_python3_means_this_interpreter() -> None:
     assert SubprocessKernelLauncher(["python3", "-V"]).format_kernel_cmd("f")[0] == sys.executable
+    # As jupyter_client: python, python3 and python3.N (this interpreter's version).
+    this = "python{}.{}".format(*sys.version_info[:2])
+    assert SubprocessKernelLauncher([this]).format_kernel_cmd("f")[0] == sys.executable
+    assert SubprocessKernelLauncher(["python2.7"]).format_kernel_cmd("f")[0] == "python2.7"
     assert SubprocessKernelLauncher(["/bin/python3"]).format_kernel_cmd("f")[0] == "/bin/python3"
 
 
@@ -451,3 +455,43 @@ async def test_finder_missing_program_and_unknown_id(jupyter_env: Path, finder: 
         await finder.launch("spec/nope")
     with pytest.raises(NoSuchKernel, match="nobody/x"):
         await finder.launch("nobody/x")
+
+
+def _my_registry_entries() -> set[str]:
+    from kernel_mgmt import connection
+
+    registry = connection._registry_dir()
+    if registry is None:
+        return set()
+    mine = set()
+    for name in os.listdir(registry):
+        try:
+            with open(os.path.join(registry, name)) as f:
+                if f.read() == str(os.getpid()):
+                    mine.add(name)
+        except OSError:
+            pass
+    return mine
+
+
+async def test_failed_launches_release_their_ports(
+    jupyter_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A launch that fails must not keep its five ports reserved (in this process and in the
+    per-user registry other processes consult) for RESERVATION_SECONDS."""
+    from kernel_mgmt import connection
+
+    reserved, entries = set(connection._reserved), _my_registry_entries()
+    for argv, cwd in [
+        (["no-such-kernel-program-xyz", "{connection_file}"], None),
+        (script_kernel("pass"), str(tmp_path / "gone")),
+    ]:
+        with pytest.raises(KernelLaunchError):
+            await SubprocessKernelLauncher(argv, cwd=cwd, kernel_name="spec/k").launch()
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(blocker / "runtime"))
+    with pytest.raises(KernelLaunchError, match="JUPYTER_RUNTIME_DIR"):
+        await SubprocessKernelLauncher(script_kernel("pass"), kernel_name="spec/k").launch()
+    assert set(connection._reserved) == reserved
+    assert _my_registry_entries() == entries

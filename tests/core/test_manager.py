@@ -269,3 +269,56 @@ async def test_cleanup_spares_a_newer_kernels_connection_file(
     await new.kill()
     await new.cleanup()
     assert not Path(new.connection_file).exists()
+
+
+async def test_signals_after_exit_spare_a_reused_pid(
+    jupyter_env: Path, reaper: list[KernelManager]
+) -> None:
+    """Once the kernel is reaped its pid is free: if the OS gives it to a new session leader
+    (another kernel, say), kill()/interrupt()/signal() on the old manager must not hit it."""
+    _info, km = await SubprocessKernelLauncher(["python", "-I", "-S", "-c", "pass"]).launch()
+    reaper.append(km)
+    assert await km.wait(TIMEOUT) is False
+    other = subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    try:
+        # Pid reuse cannot be forced; put the manager in the state it would then be in.
+        km.pid = km._pgid = other.pid
+        await km.kill()
+        await km.interrupt()
+        await km.signal(signal.SIGTERM)
+        # Signals are delivered asynchronously: give a wrongly sent SIGKILL time to land.
+        with pytest.raises(subprocess.TimeoutExpired):
+            other.wait(0.5)
+    finally:
+        other.kill()
+        other.wait(TIMEOUT)
+
+
+async def test_seed_popen_forms(tmp_path: Path) -> None:
+    """The seed documents KernelManager(popen, files_to_cleanup=None, win_interrupt_evt=None)
+    with popen a subprocess.Popen or an asyncio.subprocess.Process."""
+    f = tmp_path / "kernel-seed.json"
+    f.write_text("{}")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-I", "-S", "-c", "import time; time.sleep(60)", start_new_session=True
+    )
+    km = KernelManager(proc, [str(f)], None)
+    # The seed's own launcher passes it by keyword.
+    assert KernelManager(proc, win_interrupt_evt=None).pid == proc.pid
+    try:
+        assert km.pid == proc.pid
+        assert await km.is_alive() and km.returncode is None
+        assert await km.wait(0.05) is True
+        await km.interrupt()
+        assert await km.wait(TIMEOUT) is False
+        assert km.returncode == proc.returncode == -signal.SIGINT
+        assert not await km.is_alive()
+        await km.kill()  # quiet on an exited kernel
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+    await km.cleanup()
+    assert not f.exists()

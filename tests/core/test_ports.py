@@ -216,6 +216,61 @@ def test_stale_registry_entries_are_taken_over(
         allocate_ports(n=1)
 
 
+RACER = r"""
+import os, sys, time
+from kernel_mgmt import connection
+registry, port, delay, go, done = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), *sys.argv[4:]
+judge = connection._stale
+
+def slow_stale(entry):
+    # Widen the window between judging an entry stale and acting on it, by a different
+    # amount in each racer, so that one acts only after the other has re-claimed the port.
+    stale = judge(entry)
+    if stale:
+        time.sleep(delay)
+    return stale
+
+connection._stale = slow_stale
+deadline = time.monotonic() + 30
+while not os.path.exists(go) and time.monotonic() < deadline:
+    time.sleep(0.001)
+print(connection._claim(registry, port), flush=True)
+while not os.path.exists(done) and time.monotonic() < deadline:  # stay alive: a live owner
+    time.sleep(0.01)
+"""
+
+
+def test_racing_takeovers_of_a_stale_entry_have_one_winner(tmp_path: Path) -> None:
+    """Two processes that both find an entry stale must not both take the port over."""
+    import subprocess
+    import sys
+
+    registry = tmp_path / "registry"
+    registry.mkdir(mode=0o700)
+    dead = subprocess.Popen([sys.executable, "-I", "-S", "-c", "pass"])
+    dead.wait()
+    port = 23456
+    (registry / str(port)).write_text(str(dead.pid))  # owner gone: stale
+    go, done = tmp_path / "go", tmp_path / "done"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(registry), str(port), str(delay), str(go), str(done)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for delay in (0.1, 0.4)
+    ]
+    try:
+        go.touch()
+        results = [r.stdout.readline().strip() for r in racers]
+    finally:
+        done.touch()
+        for r in racers:
+            r.wait(TIMEOUT)
+            r.stdout.close()
+    assert sorted(results) == ["False", "True"]
+
+
 def test_unsafe_registry_dir_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     open_dir = tmp_path / "open"
     open_dir.mkdir(mode=0o777)

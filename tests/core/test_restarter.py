@@ -171,3 +171,27 @@ async def test_callbacks_validation_and_removal():
         restarter.add_callback(cb, "exploded")
     with pytest.raises(TypeError):
         AsyncKernelRestarter(FakeManager(), "x/y", KernelFinder([]), bogus=1)
+
+
+async def test_concurrent_polls_restart_a_dead_kernel_once():
+    """poll() is public: the application may call it while the restarter's own watch does.
+    One death must give one 'died' and one relaunch, even when callbacks are async."""
+    kf = KernelFinder.from_entrypoints()
+    _, km = await kf.launch("pyimport/kernel")
+    restarter = AsyncKernelRestarter(km, "pyimport/kernel", kf)
+    managers = [km]
+
+    async def on_died(data):
+        await asyncio.sleep(0)  # an async callback yields to the other poll
+
+    restarter.add_callback(on_died, "died")
+    rec = Recorder(restarter)
+    restarter.add_callback(lambda data: managers.append(data["manager"]), "restarted")
+    try:
+        await km.kill()
+        await asyncio.wait_for(asyncio.gather(restarter.poll(), restarter.poll()), 30)
+        assert rec.names == ["died", "restarted"]
+        assert len(managers) == 2
+    finally:
+        restarter.stop()
+        await _dispose(*managers)

@@ -181,3 +181,43 @@ def test_second_ctrl_c_quits(env):
     finally:
         child.close()
     assert child.exitstatus == 130
+
+
+def test_ctrl_c_during_shutdown_leaves_no_kernel(env, tmp_path):
+    """A kernel slow to exit (an atexit hook) while the user presses Ctrl-C: the runner must
+    still kill it and remove its files, not quit and leave it running."""
+    marker = tmp_path / "exiting"
+    code = (
+        "import atexit, pathlib, time\n"
+        f"atexit.register(lambda: (pathlib.Path({str(marker)!r}).touch(), time.sleep(30)))\n"
+        "print('done', flush=True)"
+    )
+    child = _spawn(env, "-c", code)
+    try:
+        child.expect_exact("done")
+        deadline = time.monotonic() + 20
+        while not marker.exists():  # the kernel got shutdown_request and is in its atexit
+            assert time.monotonic() < deadline, "kernel never started shutting down"
+            time.sleep(0.02)
+        t0 = time.monotonic()
+        child.sendintr()
+        child.expect(pexpect.EOF, timeout=15)
+        assert time.monotonic() - t0 < 3, "Ctrl-C during shutdown should kill at once"
+    finally:
+        child.close()
+    assert child.exitstatus == 130
+
+
+def test_kernel_that_cannot_launch_gives_a_message_not_a_traceback(env, tmp_path):
+    spec = tmp_path / "path" / "kernels" / "bad"
+    spec.mkdir(parents=True)
+    argv = [str(tmp_path / "no-such-python"), "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "Bad", "language": "python"})
+    )
+    p = subprocess.run(
+        [SCRIPT, "run", "spec/bad", "-c", "1"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == 1
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.startswith("kernel-mgmt run: ") and "no-such-python" in p.stderr

@@ -77,3 +77,38 @@ async def test_chapter_8_1_async_example():
     async with run_kernel_async("pyimport/kernel") as kc:
         reply = await kc.execute("a = 6 * 7")
     assert reply.content["status"] == "ok"
+
+
+async def test_chapter_7_2_error_path_cleans_up(tmp_path):
+    """The same example with a kernel that dies at start: the seed's ``except RuntimeError``
+    branch must catch our error (KernelDied is a RuntimeError) and leave nothing behind."""
+    import json
+    import sys
+
+    spec = tmp_path / "path" / "kernels" / "dying"
+    spec.mkdir(parents=True)
+    code = "import sys; sys.stderr.write('no licence\\n'); sys.exit(4)"
+    argv = [sys.executable, "-c", code, "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "Dying", "language": "python"})
+    )
+    startup_timeout = 60
+    caught = []
+    # --- the seed's code; only the import lines and the kernel name differ ---------------
+    from kernel_mgmt.client import IOLoopKernelClient
+    from kernel_mgmt.discovery import KernelFinder
+
+    kf = KernelFinder.from_entrypoints()
+    connect_info, manager = await kf.launch("spec/dying")
+
+    client = IOLoopKernelClient(connect_info, manager=manager)
+    try:
+        await asyncio.wait_for(client.wait_for_ready(), timeout=startup_timeout)
+    except RuntimeError as e:
+        caught.append(e)  # (added: record what was caught)
+        await client.shutdown_or_terminate()
+        await client.close()
+        await manager.kill()
+    # --- end of the seed's code ----------------------------------------------------------
+    assert caught and "no licence" in str(caught[0])
+    assert manager.returncode == 4

@@ -118,3 +118,23 @@ def test_activate_scripts_run_and_exec_keeps_the_pid(conda: Any, tmp_path: Path)
     assert order == "first,second"
     assert from_script == str(prefix)
     assert args.strip() == "['a b', '$HOME', '{x}']"  # arguments pass through untouched
+
+
+def test_kernelspec_env_expands_against_the_activated_environment(conda: Any) -> None:
+    """``${PATH}`` in an env's kernelspec means the activated PATH (env bin first)."""
+    from kernel_mgmt_provider_conda._launch import CondaKernelLauncher
+
+    prefix = conda.env("expand")
+    launcher = CondaKernelLauncher(
+        [sys.executable, "-c", "pass"],
+        prefix=str(prefix),
+        default_env="expand",
+        root_prefix=None,
+        spec_env={"PATH": "/opt/extra:${PATH}", "WHERE": "${CONDA_PREFIX}/share"},
+        cwd=None,
+        launch_params=None,
+        kernel_name="conda/expand-python3",
+    )
+    env = launcher.build_popen_kwargs("/nonexistent/kernel-x.json")["env"]
+    assert env["PATH"].startswith(f"/opt/extra:{prefix}/bin{os.pathsep}")
+    assert env["WHERE"] == f"{prefix}/share"

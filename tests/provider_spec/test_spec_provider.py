@@ -205,3 +205,84 @@ def test_launch_keeps_kernel_id(jp: Path, tmp_path: Path) -> None:
         assert not os.path.exists(tmp_path / "runtime" / "kernel-fixed-id.json")
 
     asyncio.run(go())
+
+
+def test_launch_by_any_case(jp: Path, tmp_path: Path) -> None:
+    """Kernelspec names are case-insensitive: spec/MixedCase launches the 'mixedcase' folder."""
+    make(
+        jp,
+        "MixedCase",
+        {"argv": ["python", "-I", "-S", "-c", "pass"], "display_name": "M", "language": "python"},
+    )
+    finder = KernelFinder([KernelSpecProvider()])
+
+    async def go():
+        for type_id in ("spec/MixedCase", "spec/MIXEDCASE"):
+            info, manager = await finder.launch(type_id)
+            try:
+                assert info["kernel_name"] == "mixedcase"
+                assert await manager.wait(60) is False and manager.returncode == 0
+            finally:
+                await manager.kill()
+                await manager.cleanup()
+
+    asyncio.run(go())
+    assert not any((tmp_path / "runtime").glob("kernel-*.json"))
+
+
+def test_env_values_expand_variables_as_jupyter_client(
+    jp: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """jupyter_client fills ${VAR} in a kernelspec's env from the launch environment
+    (string.Template.safe_substitute), e.g. "PATH": "/opt/k/bin:${PATH}"."""
+    monkeypatch.setenv("KM_BASE", "/base")
+    monkeypatch.delenv("KM_UNSET", raising=False)
+    out = tmp_path / "env.json"
+    code = (
+        "import json, os, sys; json.dump({k: os.environ.get(k) for k in ('KM_A', 'KM_B', 'KM_C')},"
+        " open(sys.argv[1], 'w'))"
+    )
+    env = {"KM_A": "/opt/k:${KM_BASE}", "KM_B": "$KM_BASE/x ${KM_UNSET} $$", "KM_C": "plain"}
+    make(
+        jp,
+        "templated",
+        {
+            "argv": ["python", "-I", "-S", "-c", code, str(out)],
+            "display_name": "T",
+            "language": "python",
+            "env": env,
+        },
+    )
+    finder = KernelFinder([KernelSpecProvider()])
+
+    async def go():
+        _info, manager = await finder.launch("spec/templated")
+        try:
+            assert await manager.wait(60) is False and manager.returncode == 0
+        finally:
+            await manager.kill()
+            await manager.cleanup()
+
+    asyncio.run(go())
+    assert json.loads(out.read_text()) == {
+        "KM_A": "/opt/k:/base",
+        "KM_B": "/base/x ${KM_UNSET} $",
+        "KM_C": "plain",
+    }
+
+
+def test_launch_of_a_removed_kernelspec_is_no_such_kernel(jp: Path) -> None:
+    import shutil
+
+    from kernel_mgmt.discovery import NoSuchKernel
+
+    d = make(jp, "gone")
+    finder = KernelFinder([KernelSpecProvider()])
+    assert "spec/gone" in dict(finder.find_kernels())
+    shutil.rmtree(d)  # uninstalled after the listing
+
+    async def go():
+        with pytest.raises(NoSuchKernel, match="spec/gone"):
+            await finder.launch("spec/gone")
+
+    asyncio.run(go())

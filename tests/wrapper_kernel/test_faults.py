@@ -201,3 +201,52 @@ def test_kernel_exits_when_launching_process_dies(tmp_path):
             launcher.wait(10)
         if kernel is not None and kernel.is_running():
             kernel.kill()
+
+
+def test_interrupt_while_publishing_keeps_iopub_intact(raw_kernel):
+    """SIGINT while do_execute is in the middle of sending a multipart IOPub message.
+
+    A KeyboardInterrupt between two frames would leave half a message in the socket, and the
+    next message (the `error`, or the `idle` every client waits for) would be glued onto it
+    and rejected by the client. Every IOPub message must stay whole.
+    """
+    k = raw_kernel("wk-py")
+    # Messages with many frames (buffers, as comms send them) make the window wide. A bounded
+    # burst, then a sleep: never more messages than IOPub's high-water mark would keep.
+    code = (
+        "for _ in range(300):\n"
+        "    kernel.send_response(kernel.iopub_socket, 'display_data',\n"
+        "        {'data': {'text/plain': 'x'}, 'metadata': {}}, buffers=[b'x'] * 100)\n"
+        "time.sleep(30)"
+    )
+    for _ in range(15):
+        msg = k.send("shell", "execute_request", {"code": code})
+        wait_for_execute_input(k, msg)
+        time.sleep(0.002)  # let output flow
+        os.kill(k.proc.pid, signal.SIGINT)
+        assert k.reply("shell", msg).content["ename"] == "KeyboardInterrupt"
+        # iopub_until_idle deserializes (and verifies) every message up to the idle status.
+        iopub = k.iopub_until_idle(msg)
+        assert [m.msg_type for m in iopub].count("error") == 1
+    reply, _ = k.execute("6*7")
+    assert reply.content["status"] == "ok"
+
+
+def test_base_exceptions_from_handlers_are_error_replies(raw_kernel):
+    """CancelledError (a BaseException) out of author code is an error reply, not a dead kernel."""
+    k = raw_kernel("wk-py")
+    reply, iopub = k.execute("raise asyncio.CancelledError()")
+    assert reply.content["status"] == "error"
+    assert reply.content["ename"] == "CancelledError"
+    assert [m.msg_type for m in iopub].count("error") == 1
+    reply, _ = k.execute("raise GeneratorExit")
+    assert reply.content["ename"] == "GeneratorExit"
+    k.execute(
+        "async def _cancelled(code):\n    raise asyncio.CancelledError()\n"
+        "kernel.do_is_complete = _cancelled"
+    )
+    msg = k.send("shell", "is_complete_request", {"code": "x"})
+    assert k.reply("shell", msg).content["status"] == "error"
+    reply, _ = k.execute("6*7")
+    assert reply.content["status"] == "ok"
+    assert k.proc.poll() is None

@@ -93,7 +93,16 @@ def test_install_sys_prefix(jupyter_env, monkeypatch):
 
     monkeypatch.setattr(sys, "prefix", str(jupyter_env / "env"))
     assert main(EchoKernel, ["--sys-prefix", "--name", "echo-env"]) == 0
-    assert (jupyter_env / "env/share/jupyter/kernels/echo-env/kernel.json").is_file()
+    spec_file = jupyter_env / "env/share/jupyter/kernels/echo-env/kernel.json"
+    # Installed from inside another program (here pytest): argv still starts the kernel's
+    # own module, not the program that happened to call install.
+    assert json.loads(spec_file.read_text())["argv"] == [
+        sys.executable,
+        "-m",
+        "wrapper_kernel.examples.echo",
+        "-f",
+        "{connection_file}",
+    ]
 
 
 def test_install_seed_script_uses_its_path(jupyter_env):
@@ -111,11 +120,16 @@ def test_install_seed_script_uses_its_path(jupyter_env):
     [
         (["--bogus"], "unknown option"),
         (["--user", "--prefix", "/x"], "one of --user"),
-        (["--name", "Bad Name!"], "invalid kernel name"),
+        (["--sys-prefix", "--prefix", "/x"], "one of --user"),
+        (["--user", "--sys-prefix"], "one of --user"),
+        (["--user", "--name", "Bad Name!"], "invalid kernel name"),
         (["--prefix"], "needs a value"),
+        (["--prefix="], "needs a value"),
     ],
 )
 def test_install_errors_are_clear(jupyter_env, args, message):
+    # Paths in the cases are relative to this test's tmp dir: a regression installs there.
+    args = [str(jupyter_env / a[1:]) if a.startswith("/") else a for a in args]
     r = run([sys.executable, "-m", "wrapper_kernel.examples.echo", "install", *args])
     assert r.returncode != 0
     assert message in r.stderr
@@ -263,3 +277,28 @@ def test_plot_example_without_numpy_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "numpy", None)  # `import numpy` now raises ImportError
     with pytest.raises(plot.PlotDependencyError, match=r"pip install 'wrapper-kernel\[plot\]'"):
         plot._numpy()
+
+
+def test_failed_bind_releases_its_resources():
+    """A KernelServer that cannot listen closes what it opened (pipes, sockets, context)."""
+    import socket
+    import tempfile
+
+    from kernel_mgmt.connection import write_connection_file
+    from wrapper_kernel.server import KernelServer, KernelStartupError
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    with socket.socket() as s, tempfile.TemporaryDirectory() as tmp:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        path, info = write_connection_file(
+            os.path.join(tmp, "k.json"), control_port=s.getsockname()[1]
+        )
+        before = None
+        for _ in range(4):
+            with pytest.raises(KernelStartupError, match="control channel"):
+                KernelServer(dict(info), path)
+            before = before or open_fds()  # after the first try: zmq's one-time fds exist
+        assert open_fds() == before

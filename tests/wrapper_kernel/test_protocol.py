@@ -281,3 +281,43 @@ def test_non_dict_execute_reply_is_an_error_reply(raw_kernel):
     reply, _ = k.execute("anything")
     assert reply.content["status"] == "error"
     assert "must return a dict" in reply.content["evalue"]
+
+
+@pytest.mark.parametrize("channel", ["control", "shell"])
+def test_shutdown_calls_do_shutdown(raw_kernel, tmp_path, channel):
+    """do_shutdown runs with the request's restart flag before the reply; the process exits."""
+    k = raw_kernel("wk-py")
+    marker = tmp_path / "shutdown.txt"
+    code = (
+        "def _shutdown(restart):\n"
+        f"    open({str(marker)!r}, 'w').write(repr(restart))\n"
+        "    return {'status': 'ok', 'restart': restart}\n"
+        "kernel.do_shutdown = _shutdown"
+    )
+    reply, _ = k.execute(code)
+    assert reply.content["status"] == "ok"
+    msg = k.send(channel, "shutdown_request", {"restart": True})
+    assert k.reply(channel, msg).content == {"status": "ok", "restart": True}
+    assert marker.read_text() == "True"  # written before the reply was sent
+    assert k.proc.wait(timeout=10) == 0
+
+
+def test_getpass_module_routed_to_stdin(raw_kernel):
+    """`import getpass; getpass.getpass()` in a cell asks the frontend, as input() does."""
+    k = raw_kernel("wk-py")
+    code = "import getpass\nlen(getpass.getpass('pw: '))"
+    msg = k.send("shell", "execute_request", {"code": code, "allow_stdin": True})
+    req = k.recv("stdin", timeout=5)
+    assert req.content == {"prompt": "pw: ", "password": True}
+    k.session.send(k.sockets["stdin"], "input_reply", {"value": "s3cret"}, parent=req)
+    assert k.reply("shell", msg).content["status"] == "ok"
+    results = [m for m in k.iopub_until_idle(msg) if m.msg_type == "execute_result"]
+    assert results[0].content["data"]["text/plain"] == "6"
+
+
+def test_update_display_needs_a_display_id():
+    """update_display_data without transient.display_id is invalid (spec, "Update Display Data")."""
+    from wrapper_kernel import Kernel
+
+    with pytest.raises(ValueError, match="display_id"):
+        Kernel().display({"text/plain": "x"}, update=True)

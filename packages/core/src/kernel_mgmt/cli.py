@@ -27,16 +27,25 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _finder() -> Any:
+def _discover() -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
+    """Load the providers and find every kernel type: ``(finder, kernels)``.
+
+    Providers' own prints go to stderr meanwhile: our stdout is for the table or the JSON
+    document only (a stray print would make ``--json`` unparseable).
+    """
     from .discovery import KernelFinder
 
-    return KernelFinder.from_entrypoints()
+    stdout, sys.stdout = sys.stdout, sys.stderr
+    try:
+        finder = KernelFinder.from_entrypoints()
+        return finder, list(finder.find_kernels())
+    finally:
+        sys.stdout = stdout
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print every kernel type from every provider."""
-    finder = _finder()
-    kernels = list(finder.find_kernels())
+    finder, kernels = _discover()
     if args.json:
         import json
 
@@ -64,10 +73,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_providers(args: argparse.Namespace) -> int:
     """Print every installed provider with its distribution, version and status."""
-    finder = _finder()
-    # Run discovery once so that providers failing in find_kernels show as failed.
-    for _ in finder.find_kernels():
-        pass
+    # Discovery runs too, so that providers failing in find_kernels show as failed.
+    finder, _kernels = _discover()
     infos = finder.providers
     if args.json:
         import json

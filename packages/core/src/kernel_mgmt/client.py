@@ -4,7 +4,9 @@ There is one implementation, :class:`~kernel_mgmt.client_base.KernelClient` (asy
 ``zmq.asyncio``). ``AsyncKernelClient`` and ``IOLoopKernelClient`` (the seed's name) are the
 same class. :class:`BlockingKernelClient` drives an asyncio client on a private event loop in a
 daemon thread, so it works from plain scripts and equally inside an already-running loop (a
-Jupyter cell, pytest-asyncio). Its timeouts raise the builtin :class:`TimeoutError`.
+Jupyter cell, pytest-asyncio). The loop thread reads every socket and runs handlers; requests
+are sent straight from the caller's thread (socket use is serialised by a lock), so a blocking
+round trip costs one thread hop, not two. Its timeouts raise the builtin :class:`TimeoutError`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import functools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -128,15 +131,75 @@ class LoopThread:
         self.thread.join(timeout)
 
 
+class _ThreadWaiter:
+    """A reply slot resolved on the loop thread and waited for on the caller's thread.
+
+    Registered in the asyncio client's pending table in place of a future: the receive
+    callback resolves it directly, releasing a lock the caller blocks on. No asyncio
+    future, done-callback or extra loop iteration stands between reply and caller.
+    Resolving twice (a reply racing a death) keeps the first outcome.
+    """
+
+    __slots__ = ("_error", "_lock", "_state", "_value", "jupyter_msg_id", "source")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._state = 0  # 0 pending, 1 result, 2 exception
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self.jupyter_msg_id = ""
+        #: The asyncio future this waiter mirrors, when the request needed one.
+        self.source: asyncio.Future[Any] | None = None
+
+    def done(self) -> bool:
+        return self._state != 0
+
+    def set_result(self, value: Any) -> None:
+        if self._state == 0:
+            self._value, self._state = value, 1
+            self._wake()
+
+    def set_exception(self, error: BaseException) -> None:
+        if self._state == 0:
+            self._error, self._state = error, 2
+            self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(RuntimeError):  # two threads resolved it at once
+            self._lock.release()
+
+    def cancel(self) -> bool:
+        self.set_exception(asyncio.CancelledError())
+        return True
+
+    def exception(self) -> BaseException | None:
+        return self._error
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to *timeout* seconds; True once resolved."""
+        return self._state != 0 or self._lock.acquire(timeout=timeout)
+
+    def result(self) -> Any:
+        if self._state == 2 and self._error is not None:
+            raise self._error
+        return self._value
+
+
 def _blocking(name: str) -> Callable[..., Any]:
     """Make a blocking method from the asyncio client's request method *name*.
 
-    The request is sent by a callback on the client's loop and the caller waits on a
-    threading event set by the reply future's done-callback: no coroutine or Task per
-    request, which keeps the blocking round trip close to the asyncio one.
+    The request is built and sent from the caller's thread (the client serialises socket
+    use with a lock), and the reply comes back through a :class:`_ThreadWaiter` that the
+    loop thread's receive callback resolves: one thread hop per request, and no coroutine,
+    Task or future. Requests needing asyncio machinery (execute's interrupt/idle options)
+    are started on the loop thread instead; the caller still waits until they are sent, so
+    one thread's requests reach the kernel in the order it made them.
     """
     async_method = getattr(KernelClient, name)
     what = f"{name} request"
+    # execute()'s interrupt/idle options need the asyncio machinery (a task): use a future.
+    needs_future = ("interrupt_timeout", "idle_timeout") if name == "execute" else ()
 
     def method(
         self: BlockingKernelClient,
@@ -154,38 +217,22 @@ def _blocking(name: str) -> Callable[..., Any]:
         if not thread.alive:
             raise RuntimeError("the client's event loop is closed")
         client = self.loop_client
-        done = threading.Event()
-        box: dict[str, Any] = {}
-
-        def finished(fut: asyncio.Future[Any]) -> None:
-            if fut.cancelled():
-                box["exc"] = asyncio.CancelledError()
-            elif fut.exception() is not None:
-                box["exc"] = fut.exception()
-            else:
-                box["value"] = fut.result()
-            done.set()
-
-        def start() -> None:
+        waiter = _ThreadWaiter()
+        if not any(kwargs.get(k) for k in needs_future):
+            client._tls.waiter = waiter
             try:
-                fut = getattr(client, name)(*args, **kwargs)
-            except BaseException as e:
-                box["exc"] = e
-                done.set()
-                return
-            box["fut"] = fut
-            if reply:
-                fut.add_done_callback(finished)
-            else:
-                box["value"] = fut.jupyter_msg_id
-                done.set()
-
-        thread.call_soon(start)
+                getattr(client, name)(*args, **kwargs)
+            finally:
+                client._tls.waiter = None
+            if not reply:
+                return waiter.jupyter_msg_id  # sent, in order with this thread's requests
+        else:
+            thread.call_soon(functools.partial(_start, client, name, args, kwargs, reply, waiter))
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             # Wait in slices so that a client closed meanwhile (its loop gone) cannot leave
             # us waiting forever; a reply still wakes us at once.
-            while not done.wait(
+            while not waiter.wait(
                 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
             ):
                 if deadline is not None and time.monotonic() >= deadline:
@@ -193,14 +240,13 @@ def _blocking(name: str) -> Callable[..., Any]:
                 if not thread.alive:
                     raise RuntimeError(f"the client was closed while waiting for the {what}")
         except BaseException:  # TimeoutError, or KeyboardInterrupt in the caller
-            fut = box.get("fut")
-            if fut is not None:
-                with contextlib.suppress(RuntimeError):
-                    thread.call_soon(fut.cancel)
+            with contextlib.suppress(RuntimeError):
+                if waiter.source is not None:  # stops execute()'s interrupt/idle task too
+                    thread.call_soon(waiter.source.cancel)
+                elif waiter.jupyter_msg_id:  # forget it: a late reply finds nobody waiting
+                    client._pending.pop(waiter.jupyter_msg_id, None)
             raise
-        if "exc" in box:
-            raise box["exc"]
-        return box["value"]
+        return waiter.result()
 
     functools.update_wrapper(method, async_method)
     method.__doc__ = (async_method.__doc__ or "").rstrip() + (
@@ -208,6 +254,44 @@ def _blocking(name: str) -> Callable[..., Any]:
         "\n        request's msg_id at once). ``timeout`` seconds → TimeoutError."
     )
     return method
+
+
+def _start(
+    client: KernelClient,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    reply: bool,
+    waiter: _ThreadWaiter,
+) -> None:
+    """On the loop thread: start a request that needs asyncio; mirror it into *waiter*."""
+    try:
+        fut = getattr(client, name)(*args, **kwargs)
+    except BaseException as e:
+        waiter.set_exception(e)
+        return
+    if not reply:
+        waiter.set_result(fut.jupyter_msg_id)
+        return
+    waiter.jupyter_msg_id = fut.jupyter_msg_id
+    waiter.source = fut
+
+    def copy(f: asyncio.Future[Any]) -> None:
+        if f.cancelled():
+            waiter.set_exception(asyncio.CancelledError())
+        elif f.exception() is not None:
+            waiter.set_exception(f.exception())  # type: ignore[arg-type]
+        else:
+            waiter.set_result(f.result())
+
+    fut.add_done_callback(copy)
+
+
+def _release(thread: LoopThread, client: KernelClient) -> None:
+    """Close *client* and stop *thread* without waiting (runs at garbage collection)."""
+    with contextlib.suppress(RuntimeError):  # loop already closed
+        thread.call_soon(client.close)
+        thread.call_soon(thread.loop.stop)
 
 
 class BlockingKernelClient:
@@ -236,6 +320,8 @@ class BlockingKernelClient:
         except BaseException:
             self._thread.stop()
             raise
+        # Dropped without close(): still close the sockets and end the loop thread.
+        self._finalizer = weakref.finalize(self, _release, self._thread, self.loop_client)
 
     # -- attributes shared with the asyncio client ---------------------------------------------
     @property
@@ -343,7 +429,7 @@ class BlockingKernelClient:
     def shutdown_or_terminate(self, timeout: float = 5.0) -> None:
         """Shut the kernel down, killing it if needed (see KernelClient.shutdown_or_terminate)."""
         coro = self.loop_client.shutdown_or_terminate(timeout)
-        self._thread.run(coro, 3 * timeout + 10, "shutdown_or_terminate")
+        self._thread.run(coro, 3 * timeout + 15, "shutdown_or_terminate")
 
     def add_handler(self, handler: Callable[..., Any], channels: str | Iterable[str]) -> Any:
         """Call *handler* for messages on *channels*; it runs in the client's thread."""
@@ -380,6 +466,7 @@ class BlockingKernelClient:
             self._thread.run(close(), 10, "close")
         finally:
             self._thread.stop()
+            self._finalizer.detach()
 
     def __enter__(self) -> BlockingKernelClient:
         return self

@@ -1,7 +1,8 @@
 """The asyncio kernel client: one socket per channel, replies routed to awaitables.
 
-:class:`KernelClient` connects to a kernel's five channels with ``zmq.asyncio`` and runs one
-receive task per channel. Every request method sends at once and returns an awaitable
+:class:`KernelClient` connects to a kernel's five channels with ``zmq.asyncio`` sockets and reads
+them from event-loop reader callbacks (no task or future per message). Every request method
+sends at once and returns an awaitable
 (:class:`ReplyFuture`) that resolves to the reply :class:`~kernel_mgmt.protocol.Message`,
 matched by the reply's ``parent_header.msg_id``. Handlers added with :meth:`add_handler` see
 every message of the channels they asked for.
@@ -45,6 +46,44 @@ MAX_IDLE_WAITERS = 1000
 #: How long wait_for_ready waits for the first IOPub message after a kernel_info_reply
 #: before asking again (kernels without ``iopub_welcome`` only publish on requests).
 IOPUB_RETRY_S = 0.25
+#: Messages read per reader callback before yielding to the rest of the event loop.
+MAX_BATCH = 64
+#: Above this many outstanding requests, those whose awaitable was cancelled are purged.
+PENDING_PURGE = 4096
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
+_RCVMORE = int(zmq.RCVMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+_POLLOUT = int(zmq.POLLOUT)
+# pyzmq's compiled socket methods, called with int flags: its Python-level send/recv_multipart
+# wrappers cost as much again per message in enum arithmetic and argument checks.
+_zsend = zmq.backend.Socket.send
+_zrecv = zmq.backend.Socket.recv
+_zget = zmq.backend.Socket.get
+
+
+def _send_multipart(sock: zmq.Socket, frames: list[bytes]) -> None:
+    """Send *frames* (bytes) as one message without blocking; zmq.Again if the queue is full.
+
+    libzmq queues multipart messages atomically: if the first frame goes, all do.
+    """
+    last = len(frames) - 1
+    for i, frame in enumerate(frames):
+        _zsend(sock, frame, _SNDMORE_NOBLOCK if i < last else _NOBLOCK)
+
+
+def _recv_multipart(sock: zmq.Socket) -> list[bytes]:
+    """Receive one whole message without blocking; zmq.Again if none is waiting."""
+    parts = [_zrecv(sock, _NOBLOCK)]
+    while _zget(sock, _RCVMORE):
+        parts.append(_zrecv(sock, _NOBLOCK))
+    return parts
+
+
+#: Placeholder in ``_idle_waiters``: an execute whose idle nobody awaits yet (no future made).
+_NOT_IDLE = None
 
 
 class KernelDied(RuntimeError):
@@ -85,6 +124,13 @@ class Done:
 def _retrieve(fut: asyncio.Future[Any]) -> None:
     """Mark a future's exception as seen: requests nobody awaits must not log at GC."""
     if not fut.cancelled():
+        fut.exception()
+
+
+def _fail(fut: Any, err: BaseException) -> None:
+    """Fail a pending reply; marked as retrieved, so one nobody awaits logs nothing at GC."""
+    if not fut.done():
+        fut.set_exception(err)
         fut.exception()
 
 
@@ -223,6 +269,10 @@ class KernelClient:
         self.kernel_info_dict: dict[str, Any] | None = None
         self.context = zmq.asyncio.Context.instance()
         self.sockets: dict[str, zmq.asyncio.Socket] = {}
+        # Synchronous views of the same sockets: the hot path sends and reads with NOBLOCK
+        # from the event loop's own reader callbacks, skipping zmq.asyncio's per-call futures.
+        self._sync: dict[str, zmq.Socket] = {}
+        self._outbox: dict[str, list[list[bytes]]] = {}
         identity = self.session.session_id.encode("ascii")
         for channel, kind in (
             ("shell", zmq.DEALER),
@@ -240,10 +290,19 @@ class KernelClient:
                 sock.setsockopt(zmq.SUBSCRIBE, b"")
             sock.connect(channel_url(self.connection_info, channel))
             self.sockets[channel] = sock
+            self._sync[channel] = zmq.Socket.shadow(sock.underlying)
         self._handlers: list[tuple[Callable[..., Any], set[str], bool]] = []
-        self._pending: dict[str, asyncio.Future[Any]] = {}
-        self._idle_waiters: dict[str, asyncio.Future[Any]] = {}
+        self._pending: dict[str, Any] = {}
+        self._idle_waiters: dict[str, asyncio.Future[Any] | None] = {}
         self._tasks: list[asyncio.Task[Any]] = []
+        self._readers: list[int] = []
+        #: Guards every use of the channel sockets: BlockingKernelClient sends from its
+        #: caller's thread (one thread hop less per request) while this loop reads them.
+        #: ZeroMQ sockets may change threads given a full memory barrier, which a lock is.
+        self._io_lock = threading.Lock()
+        #: ``waiter``: set by BlockingKernelClient in its caller's thread around a request
+        #: method call; _send then sends from that thread and resolves the waiter on reply.
+        self._tls = threading.local()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._iopub_seen: asyncio.Event | None = None
         self._died: KernelDied | None = None
@@ -270,8 +329,13 @@ class KernelClient:
             raise RuntimeError("this KernelClient is closed")
         self._loop = loop
         self._iopub_seen = asyncio.Event()
+        self._readers = []
         for channel in ("shell", "control", "stdin", "iopub"):
-            self._tasks.append(loop.create_task(self._recv_loop(channel)))
+            fd = self.sockets[channel].FD
+            loop.add_reader(fd, self._on_readable, channel)
+            self._readers.append(fd)
+            # ZMQ_FD is edge-triggered: messages queued before we watched it raise no edge.
+            loop.call_soon(self._on_readable, channel)
         if self.manager is not None:
             self._tasks.append(loop.create_task(self._watch_process()))
         return loop
@@ -299,14 +363,22 @@ class KernelClient:
                 task.cancel()
         closed = KernelDied("the client was closed")
         for fut in [*self._pending.values(), *self._idle_waiters.values()]:
-            if not fut.done():
+            if fut is not None:
                 with contextlib.suppress(RuntimeError):
-                    fut.set_exception(closed)
+                    _fail(fut, closed)
         self._pending.clear()
         self._idle_waiters.clear()
-        for sock in self.sockets.values():
-            with contextlib.suppress(Exception):
-                sock.close(linger=0)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            # Before the sockets close: a stale fd left in the selector would break it.
+            for fd in self._readers:
+                with contextlib.suppress(Exception):
+                    loop.remove_reader(fd)
+        self._readers = []
+        with self._io_lock:
+            for sock in self.sockets.values():
+                with contextlib.suppress(Exception):
+                    sock.close(linger=0)
         return Done()
 
     async def __aenter__(self) -> KernelClient:
@@ -317,30 +389,92 @@ class KernelClient:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    async def _recv_loop(self, channel: str) -> None:
-        sock = self.sockets[channel]
-        while True:
+    def _on_readable(self, channel: str) -> None:
+        """Reader callback: read *channel* with NOBLOCK until it is empty, dispatching each.
+
+        ZMQ_FD is edge-triggered, so a batch must end on ``Again`` (or be resumed by
+        ``call_soon``) or later messages would raise no new wake-up.
+        """
+        if self._closed:
+            return
+        sock = self._sync[channel]
+        lock = self._io_lock
+        if self._outbox.get(channel):
+            with lock:
+                self._flush(channel)
+        deserialize = self.session.deserialize
+        dispatch = self._dispatch
+        for _ in range(MAX_BATCH):
             try:
-                frames = await sock.recv_multipart()
-            except asyncio.CancelledError:
-                raise
+                with lock:
+                    if self._closed:
+                        return
+                    frames = _recv_multipart(sock)
+            except zmq.Again:
+                return
             except zmq.ZMQError as e:
                 if self._closed or sock.closed:
                     return
+                # Unexpected (the edge may be consumed): look again shortly, never give up.
                 log.warning("receive error on %s channel: %s", channel, e)
-                await asyncio.sleep(0.01)
-                continue
+                assert self._loop is not None
+                self._loop.call_later(0.01, self._on_readable, channel)
+                return
             try:
-                msg = self.session.deserialize(frames)
+                msg = deserialize(frames)
             except ProtocolError as e:
-                # Never let a bad message kill the loop: a wrong key or a stray peer
+                # Never let a bad message stop the reading: a wrong key or a stray peer
                 # must not take the client down with it.
                 log.warning("dropped a message on the %s channel: %s", channel, e)
                 continue
             try:
-                self._dispatch(channel, msg)
+                dispatch(channel, msg)
             except Exception:
                 log.exception("error dispatching %s message %s", channel, msg.msg_type)
+            if self._closed:
+                return
+        # More may be waiting: come back after the rest of the loop had its turn.
+        assert self._loop is not None
+        self._loop.call_soon(self._on_readable, channel)
+
+    def _send_frames(self, channel: str, frames: list[bytes], threadsafe: bool = False) -> None:
+        """Queue *frames* on *channel* without blocking (from the loop, or any thread if
+        *threadsafe*); raises RuntimeError if the client was closed."""
+        sock = self._sync[channel]
+        with self._io_lock:
+            if self._closed:
+                raise RuntimeError("this KernelClient is closed")
+            if self._outbox.get(channel):
+                self._outbox[channel].append(frames)  # keep the order
+                self._flush(channel)
+            else:
+                try:
+                    _send_multipart(sock, frames)
+                except zmq.Again:
+                    # High-water mark reached (a kernel not reading): send when writable.
+                    self._outbox.setdefault(channel, []).append(frames)
+            # Sending can consume the FD's edge while a reply became readable: look now.
+            readable = _zget(sock, _EVENTS) & _POLLIN
+        if readable and self._loop is not None:
+            if threadsafe:
+                self._loop.call_soon_threadsafe(self._on_readable, channel)
+            else:
+                self._loop.call_soon(self._on_readable, channel)
+
+    def _flush(self, channel: str) -> None:
+        """Send what waited for the high-water mark to clear (hold ``_io_lock``)."""
+        sock = self._sync[channel]
+        box = self._outbox[channel]
+        while box:
+            try:
+                _send_multipart(sock, box[0])
+            except zmq.Again:
+                if self._loop is not None:  # ZMQ_FD signals POLLOUT changes too; retry soon
+                    self._loop.call_soon_threadsafe(
+                        self._loop.call_later, 0.005, self._on_readable, channel
+                    )
+                return
+            box.pop(0)
 
     def _dispatch(self, channel: str, msg: Message) -> None:
         parent_id = msg.parent_header.get("msg_id")
@@ -353,17 +487,17 @@ class KernelClient:
             assert self._iopub_seen is not None
             self._iopub_seen.set()
             if (
-                msg.msg_type == "status"
+                parent_id in self._idle_waiters
+                and msg.msg_type == "status"
                 and msg.content.get("execution_state") == "idle"
-                and parent_id in self._idle_waiters
             ):
                 fut = self._idle_waiters.pop(parent_id)
-                if not fut.done():
+                if fut is not None and not fut.done():
                     fut.set_result(msg)
         elif msg.msg_type == "kernel_info_reply" and msg.content.get("status", "ok") == "ok":
             # Some kernels omit status; absence means ok.
             self.kernel_info_dict = msg.content
-        for handler, channels, two in self._handlers[:]:
+        for handler, channels, two in self._handlers[:] if self._handlers else ():
             if channel in channels:
                 try:
                     handler(msg, channel) if two else handler(msg)
@@ -430,8 +564,8 @@ class KernelClient:
             return
         self._died = err
         for fut in [*self._pending.values(), *self._idle_waiters.values()]:
-            if not fut.done():
-                fut.set_exception(err)
+            if fut is not None:
+                _fail(fut, err)
         self._pending.clear()
         self._idle_waiters.clear()
 
@@ -500,32 +634,48 @@ class KernelClient:
         expect_reply: bool = True,
         parent: Mapping[str, Any] | None = None,
     ) -> ReplyFuture:
-        loop = self._check_usable()
+        waiter = getattr(self._tls, "waiter", None)
+        if waiter is not None:  # a BlockingKernelClient request, in its caller's thread
+            self._tls.waiter = None
+            if self._closed:
+                raise RuntimeError("this KernelClient is closed")
+            fut = waiter
+        else:
+            fut = ReplyFuture(loop=self._check_usable())
         msg = self.session.msg(msg_type, content, parent=parent)
         if _header:
             msg["header"].update(_header)
             msg["msg_id"] = msg["header"]["msg_id"]
         msg_id = msg["header"]["msg_id"]
-        fut = ReplyFuture(loop=loop)
         fut.jupyter_msg_id = msg_id
-        fut.add_done_callback(_retrieve)
         if self._died is not None:
-            fut.set_exception(self._died)
-            return fut
+            _fail(fut, self._died)
+            return fut  # type: ignore[no-any-return]
+        # The tables below are shared with the loop thread: only single dict operations
+        # (atomic under the GIL) and C-level copies are used on them.
         if expect_reply:
-            self._pending[msg_id] = fut
-            fut.add_done_callback(lambda _f: self._pending.pop(msg_id, None))
+            pending = self._pending
+            if len(pending) >= PENDING_PURGE:  # awaitables cancelled before their reply
+                for k, f in list(pending.items()):
+                    if f.done():
+                        pending.pop(k, None)
+            pending[msg_id] = fut
         if msg_type == "execute_request":
-            idle: asyncio.Future[Any] = loop.create_future()
-            idle.add_done_callback(_retrieve)
-            self._idle_waiters[msg_id] = idle
-            if len(self._idle_waiters) > MAX_IDLE_WAITERS:
-                oldest = next(iter(self._idle_waiters))
-                self._idle_waiters.pop(oldest).cancel()
-        self.session.send(self.sockets[channel], msg)
+            idle = self._idle_waiters
+            idle[msg_id] = _NOT_IDLE
+            if len(idle) > MAX_IDLE_WAITERS:
+                oldest = next(iter(list(idle)))
+                dropped = idle.pop(oldest, None)
+                if dropped is not None:
+                    assert self._loop is not None
+                    self._loop.call_soon_threadsafe(dropped.cancel)
+        self._send_frames(channel, self.session.serialize(msg), threadsafe=waiter is not None)
+        if waiter is not None and self._died is not None:
+            # Died while we registered: _mark_dead may have swept the table just before.
+            _fail(waiter, self._died)
         if not expect_reply:
             fut.set_result(msg)
-        return fut
+        return fut  # type: ignore[no-any-return]
 
     # -- requests (messaging spec 5.3) --------------------------------------------------------
 
@@ -607,10 +757,14 @@ class KernelClient:
 
     async def wait_for_idle(self, msg_id: str, timeout: float | None) -> bool:
         """Wait for the IOPub ``status: idle`` of execute request *msg_id*; False on timeout."""
-        waiter = self._idle_waiters.get(msg_id)
-        if waiter is None:
+        if msg_id not in self._idle_waiters:
             return True  # already seen (or not an execute request of ours)
-        if waiter.cancelled():
+        waiter = self._idle_waiters[msg_id]
+        if waiter is None:
+            assert self._loop is not None
+            waiter = self._idle_waiters[msg_id] = self._loop.create_future()
+            waiter.add_done_callback(_retrieve)
+        elif waiter.cancelled():
             return False  # dropped: too many idles outstanding
         try:
             await asyncio.wait_for(asyncio.shield(waiter), timeout)
@@ -830,11 +984,12 @@ class KernelClient:
                 t.cancel()
 
     async def shutdown_or_terminate(self, timeout: float = 5.0) -> None:
-        """Ask the kernel to shut down; kill it if it does not exit within *timeout* seconds.
+        """Ask the kernel to shut down; terminate it, then kill it, if it does not go.
 
         Sends shutdown_request on control and waits up to *timeout* for the reply and the
-        same again for the process to exit, then kills it and cleans up its files. Safe on
-        a kernel that already died.
+        same again for the process to exit; then SIGTERM (``manager.terminate()``) and up to
+        *timeout* more; then SIGKILL, and its files are cleaned up. Safe on a kernel that
+        already died.
         """
         if self.manager is None:
             if self._died is None and not self._closed:
@@ -842,10 +997,23 @@ class KernelClient:
                     await asyncio.wait_for(self.shutdown(), timeout)
             return
         mgr = self.manager
-        if self._died is None and not self._closed and await mgr.is_alive():
+        alive = bool(await mgr.is_alive())
+        if alive and self._died is None and not self._closed:
             with contextlib.suppress(TimeoutError, KernelDied):
                 await asyncio.wait_for(self.shutdown(), timeout)
+            alive = bool(await mgr.wait(timeout))
+        if alive:
+            log.debug("kernel still alive %s s after shutdown_request; terminating", timeout)
+            terminate = getattr(mgr, "terminate", None)
+            with contextlib.suppress(ProcessLookupError):
+                if terminate is not None:
+                    await terminate()
+                else:  # KernelManagerABC has no terminate(): signal() is the portable way
+                    import signal
+
+                    await mgr.signal(signal.SIGTERM)
             if await mgr.wait(timeout):
-                log.debug("kernel still alive %s s after shutdown_request; killing", timeout)
+                log.debug("kernel ignored SIGTERM for %s s; killing", timeout)
+        # Also reaps children the kernel left in its process group; a no-op otherwise.
         await mgr.kill()
         await mgr.cleanup()

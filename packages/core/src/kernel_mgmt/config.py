@@ -172,6 +172,8 @@ def _read(path: str) -> dict[str, Any]:
         raise ConfigError(path, None, f"cannot read: {e.strerror or e}") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, None, f"not valid TOML: {e}") from e
+    except UnicodeDecodeError as e:  # TOML files are UTF-8
+        raise ConfigError(path, None, f"not valid UTF-8 (TOML files must be): {e}") from e
     validate_config(data, path)
     return data
 
@@ -189,13 +191,33 @@ def load_config(paths: Iterable[str] | None = None) -> dict[str, Any]:
     for path in config_paths() if paths is None else paths:
         if not os.path.isfile(path):
             if explicit and path == explicit:
-                raise ConfigError(path, None, f"file named by {ENV_CONFIG} does not exist")
+                what = "is not a file" if os.path.exists(path) else "does not exist"
+                raise ConfigError(path, None, f"file named by {ENV_CONFIG} {what}")
             continue
         merged = merge(merged, _read(path))
     return merged
 
 
 def providers_section(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``[providers]`` table of ``config`` (empty when absent)."""
+    """The ``[providers]`` table of ``config`` (empty when absent), its values checked.
+
+    Files are validated when read; this also covers a mapping an application passes in
+    code, without importing jsonschema.
+
+    :raises ConfigError: naming the offending key.
+    """
     section = config.get("providers", {})
-    return dict(section) if isinstance(section, Mapping) else {}
+    if not isinstance(section, Mapping):
+        raise ConfigError(None, "providers", "must be a table (a mapping)")
+    timeout = section.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise ConfigError(None, "providers.timeout", f"must be a number > 0, not {timeout!r}")
+    for key in ("allow", "deny"):
+        ids = section.get(key)
+        if ids is not None and (
+            not isinstance(ids, (list, tuple)) or not all(isinstance(i, str) for i in ids)
+        ):
+            raise ConfigError(None, f"providers.{key}", f"must be a list of provider ids: {ids!r}")
+    return dict(section)

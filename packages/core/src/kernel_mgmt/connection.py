@@ -29,7 +29,8 @@ use", jupyter_client #487). Four measures make that race practically impossible:
    with ``O_EXCL`` in a private 0700 directory (``$KERNEL_MGMT_PORT_REGISTRY``,
    else ``kernel-mgmt-ports-<uid>`` in ``$XDG_RUNTIME_DIR``, ``/dev/shm`` or the temp
    dir), holding the owner's pid. Released when the manager cleans up; an entry whose
-   process is gone or older than the TTL is taken over. Only allocation pays for it
+   process is gone or older than the TTL is taken over (under a lock on the directory,
+   so that two processes never both take one over). Only allocation pays for it
    (~20 µs a port).
 4. Each candidate passes a bind test (no ``SO_REUSEADDR``, so a port in use by any
    listener, or lingering in TIME_WAIT, is rejected) before it is handed out.
@@ -54,7 +55,7 @@ import os
 import stat
 import threading
 import time
-import uuid
+from collections.abc import Iterator
 from typing import Any
 
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
@@ -86,6 +87,18 @@ class ConnectionFileError(ValueError):
 def new_key() -> str:
     """Return a fresh 256-bit HMAC key as 64 hex characters."""
     return os.urandom(32).hex()  # what secrets.token_hex does, without importing it
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID string, as ``str(uuid.uuid4())`` gives.
+
+    Built here: importing uuid also imports platform (~2 ms of a kernel's start-up).
+    """
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def is_loopback(ip: str) -> bool:
@@ -199,26 +212,52 @@ def _stale(entry: str) -> bool:
         return True
 
 
+def _create_entry(entry: str) -> bool:
+    """Create a registry entry holding our pid; False if it exists."""
+    try:
+        fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    return True
+
+
+@contextlib.contextmanager
+def _registry_lock(registry: str) -> Iterator[None]:
+    """Exclusive lock (flock on the directory itself), held while stale entries are replaced."""
+    import fcntl  # deferred: only allocation needs it
+
+    fd = os.open(registry, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _claim(registry: str | None, port: int) -> bool:
     """Record *port* as ours in the registry; False if another live process holds it."""
     if registry is None:
         return True
     entry = os.path.join(registry, str(port))
-    for _ in range(2):
-        try:
-            fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
-        except FileExistsError:
-            if not _stale(entry):
-                return False
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry)
-            continue
-        except OSError:
-            return True  # registry unusable (full disk...): in-process + bind test remain
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        return True
-    return False
+    try:
+        if _create_entry(entry):
+            return True
+        if not _stale(entry):
+            return False
+        # Taking over a stale entry: two processes may both have judged it stale, and the
+        # later one must not delete the entry the earlier one has just made. Under the lock
+        # the entry is judged again before it is replaced.
+        with _registry_lock(registry):
+            if os.path.lexists(entry):
+                if not _stale(entry):
+                    return False
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry)
+            return _create_entry(entry)
+    except OSError:
+        return True  # registry unusable (full disk...): in-process + bind test remain
 
 
 def _unclaim(registry: str | None, port: int) -> None:
@@ -234,7 +273,7 @@ def _unclaim(registry: str | None, port: int) -> None:
 
 def _sweep(registry: str) -> None:
     """Remove stale entries (processes that died without releasing their ports)."""
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError), _registry_lock(registry):  # see _claim
         for name in os.listdir(registry):
             entry = os.path.join(registry, name)
             if _stale(entry):
@@ -317,14 +356,25 @@ def write_connection_file(path: str | None = None, **info: Any) -> tuple[str, di
     transport = info.setdefault("transport", "tcp")
     ip = info.setdefault("ip", LOCALHOST)
     missing = [name for name in PORT_NAMES if not info.get(name)]
+    allocated: list[int] = []
     if missing:
         if transport == "tcp":
-            fresh = iter(allocate_ports(ip, len(missing)))
+            allocated = allocate_ports(ip, len(missing))
+            fresh = iter(allocated)
         else:  # ipc: the "port" is only a suffix of the socket path
             used = {info[name] for name in PORT_NAMES if info.get(name)}
             fresh = iter(p for p in range(1, 100) if p not in used)
         for name in missing:
             info[name] = next(fresh)
+    try:
+        return _write(path, info)
+    except BaseException:
+        release_ports(allocated)  # else held for RESERVATION_SECONDS by a file never written
+        raise
+
+
+def _write(path: str | None, info: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The rest of write_connection_file: key and defaults, then the atomic 0600 write."""
     if not info.get("key"):
         info["key"] = new_key()
     if isinstance(info["key"], bytes):
@@ -335,7 +385,7 @@ def write_connection_file(path: str | None = None, **info: Any) -> tuple[str, di
     if path is None:
         runtime = _runtime_dir()
         os.makedirs(runtime, mode=0o700, exist_ok=True)
-        path = os.path.join(runtime, f"kernel-{uuid.uuid4()}.json")
+        path = os.path.join(runtime, f"kernel-{new_uuid()}.json")
     path = os.path.abspath(path)
     data = json.dumps(info, indent=1).encode()
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.urandom(4).hex()}")

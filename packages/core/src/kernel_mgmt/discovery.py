@@ -27,7 +27,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .config import DEFAULT_TIMEOUT, load_config, providers_section
+from .config import DEFAULT_TIMEOUT, ConfigError, load_config, providers_section
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -56,12 +56,19 @@ HOOK_NAMES = ("load_config", "find_kernels", "launch")
 _BAD_NAME_RE = re.compile(r"[/\s]")
 
 
-class NoSuchKernel(LookupError):
-    """No kernel type of that id: unknown provider prefix, or the provider does not offer it."""
+class NoSuchKernel(KeyError):
+    """No kernel type of that id: unknown provider prefix, or the provider does not offer it.
+
+    A KeyError (so a LookupError), as the seed raised and as jupyter_client's NoSuchKernel is.
+    """
 
     def __init__(self, name: str, reason: str = "") -> None:
         self.name = name
-        super().__init__(f"no kernel type {name!r}" + (f": {reason}" if reason else ""))
+        self.message = f"no kernel type {name!r}" + (f": {reason}" if reason else "")
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message  # not KeyError's repr() of it
 
 
 class InvalidLaunchParams(ValueError):
@@ -299,7 +306,9 @@ def scan_entry_points(
             seen.add(key)
             full = os.path.join(base, folder)
             try:
-                with open(os.path.join(full, "entry_points.txt"), encoding="utf-8") as f:
+                with open(
+                    os.path.join(full, "entry_points.txt"), encoding="utf-8", errors="replace"
+                ) as f:
                     text = f.read()
             except OSError:
                 continue
@@ -452,12 +461,13 @@ def validate_launch_params(
 
     :raises InvalidLaunchParams: naming the kernel type and the offending field.
     """
+    if launch_params is not None and not isinstance(launch_params, Mapping):
+        what = type(launch_params).__name__
+        raise InvalidLaunchParams(kernel, None, f"must be a mapping, not {what}")
     metadata = attributes.get("metadata") or {}
     schema = metadata.get("launch_parameter_schema") if isinstance(metadata, Mapping) else None
     if not schema:
         return dict(launch_params) if launch_params is not None else None
-    if launch_params is not None and not isinstance(launch_params, Mapping):
-        raise InvalidLaunchParams(kernel, None, f"must be a mapping, not {type(launch_params)}")
     import jsonschema  # deferred: only launches with a parameter schema pay for it
 
     # A deep copy: defaults are filled into nested objects, and the caller's dict stays as is.
@@ -481,6 +491,26 @@ def validate_launch_params(
             path.extend(sorted(set(error.instance) - allowed)[:1])
         raise InvalidLaunchParams(kernel, ".".join(path) or None, error.message)
     return params
+
+
+def _lookup(type_id: str, provider: _Provider, kernel_name: str) -> str:
+    """The provider's own spelling of ``kernel_name``: exact, else case-insensitive.
+
+    Kernelspec names are case-insensitive (jupyter_client lower-cases them), so
+    ``spec/Python3`` means ``spec/python3``; two names differing only in case are ambiguous.
+    """
+    if kernel_name in provider.kernels:
+        return kernel_name
+    folded = kernel_name.casefold()
+    matches = [k for k in provider.kernels if k.casefold() == folded]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise NoSuchKernel(type_id, f"ambiguous: provider {provider.id!r} offers {sorted(matches)}")
+    if provider.info.status == "failed":
+        raise NoSuchKernel(type_id, f"provider {provider.id!r} failed: {provider.info.reason}")
+    offered = ", ".join(sorted(provider.kernels)) or "none"
+    raise NoSuchKernel(type_id, f"provider {provider.id!r} offers: {offered}")
 
 
 class KernelFinder:
@@ -711,7 +741,7 @@ class KernelFinder:
                 self._pm.unregister(obj)
                 self._fail(info, f"load_config took longer than {self.timeout:g} s")
                 return
-            except Exception as e:
+            except (Exception, SystemExit) as e:  # sys.exit() in a provider must not end the app
                 self._pm.unregister(obj)
                 self._fail(info, f"load_config raised {type(e).__name__}: {e}")
                 return
@@ -792,7 +822,7 @@ class KernelFinder:
             info.reason = f"find_kernels took longer than {self.timeout:g} s"
             self._report(info, info.reason)
             return []
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # sys.exit() in a provider must not end the app
             info.status = "failed"
             info.reason = f"find_kernels raised {type(e).__name__}: {e}"
             self._report(info, info.reason)
@@ -933,15 +963,12 @@ class KernelFinder:
         import asyncio
 
         provider, kernel_name = self._route(name)
-        attrs = provider.kernels.get(kernel_name)
-        if attrs is None:
+        if kernel_name not in provider.kernels:
             job = self._start_find(provider)
             if job is not None:
                 await asyncio.to_thread(self._finish_find, provider, job)
-            attrs = provider.kernels.get(kernel_name)
-        if attrs is None:
-            offered = ", ".join(sorted(provider.kernels)) or "none"
-            raise NoSuchKernel(name, f"provider {provider.id!r} offers: {offered}")
+        kernel_name = _lookup(name, provider, kernel_name)
+        attrs = provider.kernels[kernel_name]
         params = validate_launch_params(name, attrs, launch_params)
         impl = provider.impls.get("launch")
         if impl is None:
@@ -960,7 +987,11 @@ class KernelFinder:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m kernel_mgmt.discovery``: print every kernel type id, one a line."""
-    finder = KernelFinder.from_entrypoints()
+    try:
+        finder = KernelFinder.from_entrypoints()
+    except ConfigError as e:
+        print(f"{__package__}.discovery: error: {e}", file=sys.stderr)
+        return 2
     for type_id, _attrs in finder.find_kernels():
         print(type_id)
     return 0

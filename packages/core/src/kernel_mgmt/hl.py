@@ -8,13 +8,15 @@
     with run_kernel_blocking("pyimport/kernel") as kc:
         kc.execute_interactive("print(6 * 7)")
 
-Leaving either context shuts the kernel down (``shutdown_request``, then kill) and removes
-its connection file, whether or not the kernel is still alive.
+Leaving either context shuts the kernel down (``shutdown_request``, then SIGTERM, then
+SIGKILL) and removes its connection file, whether or not the kernel is still alive.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,7 +44,7 @@ async def start_kernel_async(
     cwd: str | None = None,
     launch_params: dict[str, Any] | None = None,
     finder: Any = None,
-    startup_timeout: float = 60,
+    startup_timeout: float | None = 60,
 ) -> tuple[Any, KernelClient]:
     """Start a kernel by kernel type name; return ``(manager, async client)`` once ready.
 
@@ -51,14 +53,21 @@ async def start_kernel_async(
     both cases nothing is left running.
     """
     kf = _finder(finder)
-    conn_info, km = await kf.launch(name, cwd=cwd, launch_params=launch_params)
+    deadline = None if startup_timeout is None else time.monotonic() + startup_timeout
+    try:
+        conn_info, km = await asyncio.wait_for(
+            kf.launch(name, cwd=cwd, launch_params=launch_params), startup_timeout
+        )
+    except TimeoutError:
+        raise TimeoutError(f"launching {name} took more than {startup_timeout} s") from None
     try:
         kc = KernelClient(conn_info, manager=km)
     except BaseException:
         await _dispose(km)
         raise
     try:
-        await kc.wait_for_ready(timeout=startup_timeout)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        await kc.wait_for_ready(timeout=left)
     except BaseException:
         # Never ready, so a shutdown_request would go unanswered: kill it straight away.
         await _dispose(km)

@@ -22,6 +22,7 @@ __all__ = [
     "NAME_RE",
     "InvalidKernelSpec",
     "NoSuchKernelSpec",
+    "expand_env",
     "find_kernel_spec",
     "find_kernel_specs",
     "install_kernel_spec",
@@ -29,6 +30,7 @@ __all__ = [
     "iter_kernel_specs",
     "kernel_attributes",
     "kernel_search_path",
+    "parse_kernel_spec",
     "read_kernel_spec",
     "remove_kernel_spec",
     "user_kernel_dir",
@@ -97,15 +99,18 @@ class InvalidKernelSpec(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
-class NoSuchKernelSpec(LookupError):
-    """No kernelspec folder of that name on the search path."""
+class NoSuchKernelSpec(KeyError):
+    """No kernelspec folder of that name on the search path (a KeyError, as jupyter_client's)."""
 
     def __init__(self, name: str, search_path: Iterable[str]) -> None:
         self.name = name
         self.search_path = list(search_path)
-        super().__init__(
-            f"no kernelspec named {name!r} in {os.pathsep.join(self.search_path) or '(empty path)'}"
-        )
+        where = os.pathsep.join(self.search_path) or "(empty path)"
+        self.message = f"no kernelspec named {name!r} in {where}"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message  # not KeyError's repr() of it
 
 
 def is_valid_kernel_name(name: str) -> bool:
@@ -183,7 +188,14 @@ def _read_bytes(path: str) -> bytes:
 _decode_json = json.JSONDecoder().decode
 
 
-def _parse(data: bytes, path: str) -> dict[str, Any]:
+def parse_kernel_spec(data: bytes, path: str) -> dict[str, Any]:
+    """Parse and check the bytes of a kernel.json already read from ``path``.
+
+    For providers that read files themselves (e.g. to take their mtime from the open file);
+    the same light check as :func:`read_kernel_spec`, unknown keys kept.
+
+    :raises InvalidKernelSpec: bad UTF-8/JSON or a required key missing/mistyped.
+    """
     try:
         # UTF-8, as jupyter_client reads kernel.json (and no encoding sniffing to pay for).
         spec = _decode_json(data.decode("utf-8"))
@@ -203,7 +215,7 @@ def read_kernel_spec(resource_dir: str) -> dict[str, Any]:
         data = _read_bytes(path)
     except OSError as e:
         raise InvalidKernelSpec(path, f"cannot read: {e.strerror or e}") from e
-    return _parse(data, path)
+    return parse_kernel_spec(data, path)
 
 
 def iter_kernel_specs(
@@ -245,7 +257,7 @@ def iter_kernel_specs(
                 yield key, entry.path, InvalidKernelSpec(path, f"cannot read: {data.strerror}")
                 continue
             try:
-                yield key, entry.path, _parse(data, path)
+                yield key, entry.path, parse_kernel_spec(data, path)
             except InvalidKernelSpec as e:
                 yield key, entry.path, e
 
@@ -333,12 +345,22 @@ def write_kernel_spec(dest_dir: str, spec: Mapping[str, Any]) -> str:
     """
     path = os.path.join(dest_dir, KERNEL_FILE)
     _check(dict(spec), path)
+    try:  # serialised first: a value JSON cannot hold must not leave a half-written file
+        data = json.dumps(dict(spec), indent=1, sort_keys=True) + "\n"
+    except (TypeError, ValueError) as e:
+        raise InvalidKernelSpec(path, f"cannot be written as JSON: {e}") from e
     os.makedirs(dest_dir, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(dict(spec), f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)  # atomic: a reader never sees half a kernel.json
+    tmp = f"{path}.{os.getpid()}-{os.urandom(4).hex()}.tmp"  # concurrent writers never share it
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(data)
+        os.replace(tmp, path)  # atomic: a reader never sees half a kernel.json
+    except BaseException:
+        import contextlib  # deferred: only a failed write needs it
+
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return dest_dir
 
 
@@ -372,6 +394,8 @@ def install_kernel_spec(
         raise ValueError("install_kernel_spec: give either user=True or prefix, not both")
     read_kernel_spec(source_dir)
     destination = _destination(name, user, prefix)
+    if os.path.realpath(source_dir) == os.path.realpath(destination):
+        return destination  # already installed there: replacing it would delete the source
     import shutil  # deferred: listing never installs
 
     if os.path.lexists(destination):
@@ -401,3 +425,16 @@ def remove_kernel_spec(name: str, search_path: Iterable[str] | None = None) -> s
     else:
         shutil.rmtree(spec_dir)
     return spec_dir
+
+
+def expand_env(env: Mapping[str, str] | None, base: Mapping[str, str]) -> dict[str, str]:
+    """Fill ``${VAR}``/``$VAR`` in a kernelspec's ``env`` values from ``base``.
+
+    As jupyter_client does (``string.Template.safe_substitute``), so that specs written for it,
+    like ``"PATH": "/opt/k/bin:${PATH}"``, work; unknown names stay literal.
+    """
+    if not env:
+        return {}
+    from string import Template
+
+    return {k: Template(v).safe_substitute(base) for k, v in env.items()}

@@ -205,14 +205,23 @@ class KernelRestarterBase:
             ):
                 self._restart_count = 0  # lived long enough: the restart worked
             return
-        await self._fire_callbacks(
-            "died",
-            {
-                "manager": mgr,
-                "returncode": getattr(mgr, "returncode", None),
-                "kernel_id": self.kernel_id,
-            },
-        )
+        # Claim this death before anything can yield (async 'died' callbacks): a second
+        # poll meanwhile (the application's, or the watch's) must not restart it again.
+        self._in_restart = True
+        self._restart_done.clear()
+        try:
+            await self._fire_callbacks(
+                "died",
+                {
+                    "manager": mgr,
+                    "returncode": getattr(mgr, "returncode", None),
+                    "kernel_id": self.kernel_id,
+                },
+            )
+        except BaseException:
+            self._in_restart = False
+            self._restart_done.set()
+            raise
         await self.do_restart(auto=True)
 
 

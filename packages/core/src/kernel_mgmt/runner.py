@@ -193,6 +193,9 @@ async def _run(args: argparse.Namespace, code: str) -> int:
     except TimeoutError as e:
         _err(str(e))
         return EXIT_ERROR
+    except Exception as e:  # a provider's launch error (KernelLaunchError, OSError, ...)
+        _err(f"cannot start {args.kernel_type}: {e}")
+        return EXIT_ERROR
 
     current: dict[str, asyncio.Task[Any] | None] = {"task": None}
     state = {"interrupting": False, "quit": False}

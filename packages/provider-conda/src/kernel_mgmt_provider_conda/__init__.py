@@ -37,18 +37,6 @@ def _settings() -> CondaConfig:
     return _settings_value
 
 
-def _copy(value: dict[str, Any]) -> dict[str, Any]:
-    """Copy JSON-like data, so callers cannot change the cached attributes."""
-    out = value.copy()
-    for k, v in out.items():
-        t = type(v)
-        if t is dict:
-            out[k] = _copy(v)
-        elif t is list:
-            out[k] = [_copy(x) if type(x) is dict else x for x in v]
-    return out
-
-
 @hookimpl
 def load_config(config: Mapping[str, Any]) -> None:
     """Read the ``[conda]`` section (keys documented in the README).
@@ -67,12 +55,13 @@ def find_kernels() -> Iterator[tuple[str, dict[str, Any]]]:
 
     Sync on purpose: the finder runs it in a worker thread, and it answers from cache in
     well under a millisecond per environment. A configured conda executable is run (with a
-    timeout, cached) only when its cached answer is stale.
+    timeout, cached) only when its cached answer is stale. The attributes are the caller's
+    own: ``discover`` hands out fresh records (the cache keeps an immutable image).
     """
     from ._discover import discover
 
     for record in discover(_settings())["kernels"]:
-        yield record["name"], _copy(record["attributes"])
+        yield record["name"], record["attributes"]
 
 
 @hookimpl

@@ -125,6 +125,16 @@ def parse_condarc(text: str) -> dict[str, Value | dict[str, object]]:
     return result
 
 
+def _in_folder(base: str) -> list[str]:
+    """``.condarc``, ``condarc`` and ``condarc.d/`` in ``base`` (as os.path.join makes them)."""
+    if sys.platform == "win32" or not base:
+        join = os.path.join
+        return [join(base, ".condarc"), join(base, "condarc"), join(base, "condarc.d") + os.sep]
+    if not base.endswith("/"):
+        base += "/"
+    return [base + ".condarc", base + "condarc", base + "condarc.d/"]
+
+
 def condarc_search_path(root_prefix: str | None, environ: Mapping[str, str]) -> list[str]:
     """Files and ``condarc.d`` folders conda reads, lowest priority first (conda's SEARCH_PATH).
 
@@ -137,21 +147,13 @@ def condarc_search_path(root_prefix: str | None, environ: Mapping[str, str]) -> 
         bases.append(root_prefix)
     bases += [os.path.join(xdg, "conda"), os.path.join(home, ".config", "conda")]
     bases.append(os.path.join(home, ".conda"))
+    active = environ.get("CONDA_PREFIX")
     paths: list[str] = []
     for base in bases:
-        paths += [
-            os.path.join(base, ".condarc"),
-            os.path.join(base, "condarc"),
-            os.path.join(base, "condarc.d") + os.sep,
-        ]
+        paths += _in_folder(base)
     paths.append(os.path.join(home, ".condarc"))
-    active = environ.get("CONDA_PREFIX")
     if active:
-        paths += [
-            os.path.join(active, ".condarc"),
-            os.path.join(active, "condarc"),
-            os.path.join(active, "condarc.d") + os.sep,
-        ]
+        paths += _in_folder(active)
     explicit = environ.get("CONDARC")
     if explicit:
         paths.append(explicit)

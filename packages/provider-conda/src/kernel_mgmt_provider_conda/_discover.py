@@ -11,12 +11,20 @@ as ``conda activate NAME`` would pick it):
 3. the prefixes listed in ``~/.conda/environments.txt``, then the executable's ``envs``.
 
 A folder is an environment when ``conda-meta/history`` exists.
+
+Speed: a cold scan is per environment one ``stat`` (``conda-meta/history``), one ``stat``
+and one listing (``share/jupyter/kernels``) and per kernelspec one open/fstat/read/close
+(``kernel.json``); the Python work around those calls is kept to string concatenation and
+dict/list building (no pathlib, no regex on the common path, one parse of each kernel.json
+from the bytes read). The in-memory cache holds a ``marshal`` image of the records, so a
+listing gets its own objects without a copy in Python.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import os
 import re
 import sys
@@ -34,6 +42,7 @@ __all__ = ["CondaEnv", "DiscoveryResult", "clear_memory", "discover", "scan"]
 
 CACHE_FORMAT = 1
 WIN = sys.platform == "win32"
+SEP = os.sep
 #: Environment variables that change what a scan finds (part of the cache key).
 _ENV_KEYS = (
     "HOME",
@@ -50,16 +59,19 @@ _ENV_KEYS = (
 )
 _NAME_BAD = re.compile(r"[^a-z0-9._-]+")
 _PYTHON_LANG = "python"
-_HISTORY = os.sep + os.path.join("conda-meta", "history")
-_KERNELS = os.sep + os.path.join("share", "jupyter", "kernels")
-_KERNEL_JSON = os.sep + "kernel.json"
+_HISTORY = SEP + os.path.join("conda-meta", "history")
+_KERNELS = SEP + os.path.join("share", "jupyter", "kernels")
+_KERNEL_JSON = SEP + "kernel.json"
 #: argv[0] meaning "a Python" (resolved to the environment's interpreter).
 _BARE_PYTHON = re.compile(r"python(3(\.\d+)?)?")
+_BARE_PYTHON_COMMON = frozenset(("python", "python3"))
+#: marshal format of the in-memory cache (3+: strings shared, fast; see _freeze).
+_MARSHAL_VERSION = 4
 
 DiscoveryResult = dict[str, Any]  # {"kernels": [...], "watch": {...}, "warnings": [...], ...}
 
 
-@dataclass
+@dataclass(slots=True)
 class CondaEnv:
     """One environment found on disk."""
 
@@ -80,6 +92,14 @@ def _norm(path: str) -> str:
     return os.path.normcase(os.path.abspath(path))
 
 
+def _normpath(path: str) -> str:
+    """``os.path.normpath`` of an absolute path, skipping the (pure Python, 3.11) call when
+    the path has nothing to normalise (no ``//``, ``.``/``..`` component or trailing ``/``)."""
+    if WIN or "//" in path or "/." in path or path.endswith("/"):
+        return os.path.normpath(path)
+    return path
+
+
 def _root_from_exe(exe: str) -> str:
     """``<root>/bin/conda`` → ``<root>`` (``Scripts``/``condabin``/``Library/bin`` too)."""
     parent = os.path.dirname(os.path.abspath(exe))
@@ -97,7 +117,10 @@ def sanitize(name: str) -> str:
 
 def python_path(prefix: str) -> str:
     """The environment's Python interpreter."""
-    return os.path.join(prefix, "python.exe") if WIN else os.path.join(prefix, "bin", "python")
+    if WIN:
+        return os.path.join(prefix, "python.exe")
+    # os.path.join(prefix, "bin", "python") without its (pure Python) cost.
+    return prefix + ("bin/python" if prefix.endswith("/") else "/bin/python")
 
 
 class _Scan:
@@ -109,9 +132,11 @@ class _Scan:
         self.watch = Watch()
         self.warnings: list[str] = []
         self.home = _home(environ)
+        self.idents: dict[str, tuple[int, int] | None] = {}
         from kernel_mgmt import kernelspec
 
         self.kernelspec = kernelspec
+        self.parse = kernelspec.parse_kernel_spec
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -144,10 +169,13 @@ class _Scan:
             roots.append((path, source))
         return roots
 
-    def read_condarc(self, path: str) -> dict[str, Any]:
-        """Parse one .condarc; unreadable files are skipped with a warning naming them."""
+    def read_condarc(self, path: str) -> dict[str, Any] | None:
+        """Parse one .condarc (None: no such file); unreadable ones: a warning naming them."""
         try:
-            text = self.watch.read_bytes(path).decode("utf-8")
+            data = self.watch.read(path)
+            if data is None:
+                return None
+            text = data.decode("utf-8")
         except UnicodeDecodeError as e:
             self.warn(f"cannot read conda config {path}: not UTF-8 ({e.reason}); skipped")
             return {}
@@ -161,15 +189,15 @@ class _Scan:
         primary_root = roots[0][0] if roots else None
         per_file: list[list[str]] = []
         for location in _condarc.condarc_search_path(primary_root, self.environ):
-            if location.endswith(os.sep):
+            if location.endswith(SEP):
                 entries = self.watch.listdir(location) or []
-                files = [
-                    os.path.join(location, e) for e in entries if e.endswith((".yml", ".yaml"))
-                ]
+                files = [location + e for e in entries if e.endswith((".yml", ".yaml"))]
             else:
-                files = [location] if self.watch.exists(location) else []
+                files = [location]  # read directly: a missing file is one failed open
             for path in files:
                 data = self.read_condarc(path)
+                if not data:
+                    continue
                 value = data.get("envs_dirs", data.get("envs_path"))
                 if value is None:
                     continue
@@ -214,26 +242,44 @@ class _Scan:
     def environments_txt(self) -> list[tuple[str, str]]:
         """Prefixes listed in ``~/.conda/environments.txt`` with ``(prefix, "file:line")``."""
         path = os.path.join(self.home, ".conda", "environments.txt")
-        if not self.watch.exists(path):
-            return []
         try:
-            data = self.watch.read_bytes(path)
+            data = self.watch.read(path)
         except OSError as e:
             self.warn(f"cannot read {path}: {e.strerror or e}; skipped")
             return []
+        if not data:
+            return []
+        lines: list[str | None]
+        try:  # the whole file at once; line by line only to name a line that is not UTF-8
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            lines = []
+            for raw in data.splitlines():
+                try:
+                    lines.append(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    lines.append(None)
+        else:
+            # bytes.splitlines() splits on \n, \r\n and \r only (str.splitlines on more).
+            if "\r" in text:
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            lines = text.split("\n")  # type: ignore[assignment]
+            if lines[-1] == "":
+                lines.pop()
         listed = []
-        for lineno, raw in enumerate(data.splitlines(), 1):
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError:
+        where = f"{path} line "
+        isabs = os.path.isabs
+        for lineno, line in enumerate(lines, 1):
+            if line is None:
                 self.warn(f"{path} line {lineno}: not UTF-8 text; skipped")
                 continue
-            if not line or line.startswith("#"):
+            line = line.strip()
+            if not line or line[0] == "#":
                 continue
-            if not os.path.isabs(line) or "\0" in line:
+            if not (line[0] == "/" if not WIN else isabs(line)) or "\0" in line:
                 self.warn(f"{path} line {lineno}: {line!r} is not an absolute path; skipped")
                 continue
-            listed.append((os.path.normpath(line), f"{path} line {lineno}"))
+            listed.append((_normpath(line), where + str(lineno)))
         return listed
 
     def identity(self, prefix: str) -> tuple[int, int] | None:
@@ -242,8 +288,12 @@ class _Scan:
         The same environment reached through a symlink or another spelling has the same
         identity, without the cost of ``realpath``.
         """
+        idents = self.idents
+        if prefix in idents:
+            return idents[prefix]
         st = self.watch.stat_result(prefix + _HISTORY)
-        return None if st is None else (st.st_dev, st.st_ino)
+        ident = idents[prefix] = None if st is None else (st.st_dev, st.st_ino)
+        return ident
 
     def environments(self, exe_info: Mapping[str, Any] | None) -> list[CondaEnv]:
         """Every environment, deduplicated (by identity), in order of precedence."""
@@ -257,14 +307,15 @@ class _Scan:
         dir_set = {_norm(d) for d in envs_dirs}
         found: list[CondaEnv] = []
         seen: set[tuple[int, int]] = set()
+        identity = self.identity
 
         def root_of(folder: str) -> str | None:
-            return root_ids.get(self.identity(folder))  # type: ignore[arg-type]
+            return root_ids.get(identity(folder))  # type: ignore[arg-type]
 
         def add(
             prefix: str, source: str, in_dir: bool | None, root: str | None, strict: bool
         ) -> None:
-            ident = self.identity(prefix)
+            ident = identity(prefix)
             if ident is None:
                 if strict:
                     why = "has no conda-meta/history" if os.path.isdir(prefix) else "does not exist"
@@ -290,9 +341,28 @@ class _Scan:
                 continue
             root = root_of(os.path.dirname(d))
             source = f"envs dir {d}"
+            base = d + SEP
             for entry in entries:
-                add(d + os.sep + entry, source, True, root, strict=False)
+                prefix = base + entry
+                # Inlined fast path of add(): every entry of an envs dir is looked at.
+                ident = identity(prefix)
+                if ident is None or ident in seen:
+                    continue
+                seen.add(ident)
+                is_base = ident in root_ids
+                if is_base:
+                    name = "base"
+                elif entry[-1] in "/\\":  # as add(): basename of the prefix, separators stripped
+                    name = os.path.basename(prefix.rstrip("/\\")) or prefix
+                else:
+                    name = entry
+                found.append(CondaEnv(prefix, name, True, is_base, root, source, ident))
+        idents = self.idents
         for prefix, source in self.environments_txt():
+            # Usually an environment already found in an envs dir: skip it cheaply.
+            ident = idents.get(prefix)
+            if ident is not None and ident in seen:
+                continue
             add(prefix, source, None, None, strict=True)
         for prefix in (exe_info or {}).get("envs", []):
             add(os.path.normpath(prefix), "conda info", None, None, strict=True)
@@ -301,7 +371,8 @@ class _Scan:
     # -- kernels -----------------------------------------------------------------------
     def has_ipykernel(self, prefix: str) -> bool:
         """ipykernel installed: a conda package record, or the package in site-packages."""
-        meta = self.watch.listdir(os.path.join(prefix, "conda-meta")) or []
+        watch = self.watch
+        meta = watch.listdir(prefix + SEP + "conda-meta") or []
         python_version = None
         for entry in meta:
             if not entry.endswith(".json"):
@@ -316,58 +387,99 @@ class _Scan:
         if WIN:
             sites = [os.path.join(prefix, "Lib", "site-packages")]
         elif python_version:
-            sites = [os.path.join(prefix, "lib", f"python{python_version}", "site-packages")]
+            sites = [f"{prefix}/lib/python{python_version}/site-packages"]
         else:
-            lib = os.path.join(prefix, "lib")
+            lib = prefix + "/lib"
             sites = [
-                os.path.join(lib, d, "site-packages")
-                for d in self.watch.listdir(lib) or []
+                f"{lib}/{d}/site-packages"
+                for d in watch.listdir(lib) or []
                 if d.startswith("python3")
             ]
         for site in sites:
-            self.watch.stat(site)  # pip installing ipykernel changes this folder
-            if self.watch.exists(os.path.join(site, "ipykernel", "__init__.py")):
+            # pip installing ipykernel changes this folder; while it is missing, its
+            # creation is what would change the answer (no need to look inside).
+            if watch.stat(site) is not None and watch.exists(
+                os.path.join(site, "ipykernel", "__init__.py")
+            ):
                 return True
         return False
 
     def env_kernels(self, env: CondaEnv) -> list[tuple[str, dict[str, Any]]]:
-        """``(kernel key, attributes)`` for each kernel type in ``env``."""
-        ks = self.kernelspec
+        """``(kernel key, attributes)`` for each kernel type in ``env``.
+
+        The kernelspec rules are the spec provider's (``kernel_mgmt.kernelspec``):
+        lower-cased folder names ``[a-z0-9._-]``, the first folder of a name (sorted)
+        wins even when its kernel.json is broken, folders without a kernel.json ignored.
+        """
+        watch = self.watch
+        prefix = env.prefix
         kernels: list[tuple[str, dict[str, Any]]] = []
-        kernels_dir = env.prefix + _KERNELS
+        kernels_dir = prefix + _KERNELS
         has_python = False
         seen: set[str] = set()
-        found = []
-        if self.watch.stat(kernels_dir) is not None:  # its mtime: kernelspecs added/removed
-            skipped: list[tuple[str, str]] = []
-            # The spec provider's rules: lower-cased names, the first folder of a name wins.
-            found = list(ks.iter_kernel_specs([kernels_dir], skipped))
-            for path, reason in skipped:
-                self.warn(f"conda env {env.prefix}: skipping kernelspec {path}: {reason}")
-        for key, resource_dir, spec in found:
-            # Recorded after the read: a change in between has a newer mtime than the scan's
-            # start, which marks the whole result racy (trusted one second only).
-            self.watch.stat(resource_dir + _KERNEL_JSON)
-            seen.add(key)
-            if isinstance(spec, ks.InvalidKernelSpec):
-                self.warn(f"conda env {env.prefix}: skipping invalid kernelspec {spec}")
-                continue
-            attrs = ks.kernel_attributes(spec, resource_dir)
-            argv = list(attrs["argv"])
-            if _BARE_PYTHON.fullmatch(argv[0]):
-                argv[0] = python_path(env.prefix)  # "python" in an env means the env's python
-            argv = [a.replace("{prefix}", env.prefix) for a in argv]
-            attrs["argv"] = argv
-            has_python = has_python or str(attrs.get("language", "")).lower() == _PYTHON_LANG
-            kernels.append((key, attrs))
-        if not has_python and self.has_ipykernel(env.prefix):
+        # Its mtime (recorded by listdir): kernelspecs added or removed.
+        entries = watch.listdir(kernels_dir)
+        if entries:
+            ks = self.kernelspec
+            name_ok = ks.NAME_RE.match
+            parse = self.parse
+            kernel_attributes = ks.kernel_attributes
+            base = kernels_dir + SEP
+            env_python = None
+            for entry in entries:
+                key = entry.lower()
+                if key in seen:
+                    continue
+                resource_dir = base + entry
+                path = resource_dir + _KERNEL_JSON
+                try:
+                    # Not a folder or no kernel.json: None (recorded as missing, so adding
+                    # a kernel.json there is seen).
+                    data: bytes | OSError | None = watch.read(path)
+                except OSError as e:
+                    data = e
+                if data is None:
+                    continue
+                if not name_ok(key):
+                    self.warn(
+                        f"conda env {prefix}: skipping kernelspec {resource_dir}: "
+                        f"invalid kernelspec folder name: {ks.NAME_RULE}"
+                    )
+                    continue
+                seen.add(key)
+                if isinstance(data, OSError):
+                    self.warn(
+                        f"conda env {prefix}: skipping invalid kernelspec "
+                        f"{path}: cannot read: {data.strerror}"
+                    )
+                    continue
+                try:
+                    spec = parse(data, path)
+                except ks.InvalidKernelSpec as e:
+                    self.warn(f"conda env {prefix}: skipping invalid kernelspec {e}")
+                    continue
+                attrs = kernel_attributes(spec, resource_dir)
+                # The argv list was parsed for us alone (the spec is not kept): edit in place.
+                argv = attrs["argv"]
+                arg0 = argv[0]
+                if arg0 in _BARE_PYTHON_COMMON or (
+                    arg0[:6] == "python" and _BARE_PYTHON.fullmatch(arg0)
+                ):
+                    # "python" in an env means the env's python.
+                    argv[0] = env_python or (env_python := python_path(prefix))
+                if "{prefix}" in "\0".join(argv):
+                    argv[:] = [a.replace("{prefix}", prefix) for a in argv]
+                if not has_python:
+                    has_python = str(attrs.get("language", "")).lower() == _PYTHON_LANG
+                kernels.append((key, attrs))
+        if not has_python and self.has_ipykernel(prefix):
             key = "python3" if "python3" not in seen else "ipykernel"
             kernels.append(
                 (
                     key,
                     {
                         "argv": [
-                            python_path(env.prefix),
+                            python_path(prefix),
                             "-m",
                             "ipykernel_launcher",
                             "-f",
@@ -388,7 +500,7 @@ class _Scan:
         if env.named:
             return env.name
         home = self.home.rstrip("/\\")
-        if env.prefix.startswith(home + os.sep):
+        if env.prefix.startswith(home + SEP):
             return "~" + env.prefix[len(home) :]
         return env.prefix
 
@@ -402,46 +514,63 @@ class _Scan:
         records: list[dict[str, Any]] = []
         used: set[str] = set()
         name_format = cfg.name_format
+        default_format = name_format == "{env}-{kernel}"
+        include_base = cfg.include_base
+        include_current = cfg.include_current
+        excluded = cfg.excluded
         for env in self.environments(exe_info):
-            if env.is_base and not cfg.include_base:
+            if env.is_base and not include_base:
                 continue
-            if cfg.excluded(env.prefix):
+            if excluded(env.prefix):
                 continue
-            if env.ident == current and not cfg.include_current:
+            if env.ident == current and not include_current:
                 continue  # the spec and pyimport providers already list this env's kernels
             label = self.env_label(env)
+            suffix = f" (conda: {label})"
             env_part = sanitize(env.name)
+            prefix = env.prefix
+            env_name = env.name
+            root_prefix = env.root_prefix
+            is_base = env.is_base
+            default_env = env_name if env.named else prefix
             for key, attrs in self.env_kernels(env):
-                name = sanitize(name_format.format(env=env_part, kernel=key))
+                if default_format and key[-1] != "\n":
+                    # sanitize() of "<sanitized env>-<kernelspec name>": both parts are
+                    # already [a-z0-9._-] (NAME_RE's "$" lets a final newline through:
+                    # not here) and the env part has no leading "-".
+                    name = f"{env_part}-{key}".rstrip("-")
+                else:
+                    name = sanitize(name_format.format(env=env_part, kernel=key))
                 if name in used:
                     # Later in precedence than an env of the same name: a stable suffix.
-                    base = f"{name}-{hashlib.sha1(env.prefix.encode()).hexdigest()[:6]}"
+                    base = f"{name}-{hashlib.sha1(prefix.encode()).hexdigest()[:6]}"
                     name, n = base, 2
                     while name in used:
                         name, n = f"{base}-{n}", n + 1
                 used.add(name)
-                attrs["display_name"] = f"{attrs['display_name']} (conda: {label})"
-                metadata = dict(attrs.get("metadata") or {})
+                attrs["display_name"] = attrs["display_name"] + suffix
+                # Ours to change: parsed for this record alone (or built just above).
+                metadata = attrs["metadata"] = attrs.get("metadata") or {}
                 metadata["conda"] = {
-                    "env_name": env.name,
-                    "env_prefix": env.prefix,
-                    "is_base": env.is_base,
+                    "env_name": env_name,
+                    "env_prefix": prefix,
+                    "is_base": is_base,
                     "kernelspec": key if "resource_dir" in attrs else None,
-                    "root_prefix": env.root_prefix,
+                    "root_prefix": root_prefix,
                 }
                 # The names nb_conda_kernels used, for tools that read them.
-                metadata["conda_env_name"] = env.name
-                metadata["conda_env_path"] = env.prefix
+                metadata["conda_env_name"] = env_name
+                metadata["conda_env_path"] = prefix
                 attrs["metadata"] = metadata
                 records.append(
                     {
                         "name": name,
                         "attributes": attrs,
                         "env": {
-                            "prefix": env.prefix,
-                            "name": env.name,
-                            "default_env": env.name if env.named else env.prefix,
-                            "root_prefix": env.root_prefix,
+                            "prefix": prefix,
+                            "name": env_name,
+                            "default_env": default_env,
+                            "root_prefix": root_prefix,
                         },
                     }
                 )
@@ -478,19 +607,41 @@ def scan(cfg: CondaConfig, environ: Mapping[str, str]) -> DiscoveryResult:
 
 
 # -- caching ----------------------------------------------------------------------------
+#: key -> cached result, its records kept as a marshal image (see _freeze).
 _memory: dict[str, DiscoveryResult] = {}
 _lock = threading.Lock()
-#: Disk cache files to write: path -> result. Written at interpreter exit (or by flush()),
-#: so that a cold listing does not pay for serialising its result.
+#: Disk cache files to write: path -> frozen result. Written at interpreter exit (or by
+#: flush()), so that a cold listing does not pay for serialising its result.
 _pending: dict[str, DiscoveryResult] = {}
 _atexit_registered = False
+_keys: dict[tuple[Any, ...], tuple[CondaConfig, str]] = {}
+
+
+def _freeze(result: DiscoveryResult) -> DiscoveryResult:
+    """The cached form of a result: its records as an immutable marshal image.
+
+    The records go to the caller as they are; every later hit gets its own copy from the
+    image (C speed, unlike a copy in Python), so a caller changing what it was given
+    cannot change the cache. The records hold only JSON values and share no mutable
+    objects, which marshal reproduces exactly.
+    """
+    frozen = dict(result)
+    frozen["kernels"] = marshal.dumps(result["kernels"], _MARSHAL_VERSION)
+    return frozen
+
+
+def _thaw(entry: DiscoveryResult) -> DiscoveryResult:
+    """A result with its own copy of the records of a cached (frozen) entry."""
+    result = dict(entry)
+    result["kernels"] = marshal.loads(entry["kernels"])
+    return result
 
 
 def flush() -> None:
     """Write the pending disk cache files now (done automatically at interpreter exit)."""
     while _pending:
         path, entry = _pending.popitem()
-        save_json(path, entry)
+        save_json(path, _thaw(entry))
 
 
 def _schedule_write(path: str, entry: DiscoveryResult) -> None:
@@ -517,25 +668,41 @@ def cache_directory(cfg: CondaConfig, environ: Mapping[str, str]) -> str | None:
 
 
 def cache_key(cfg: CondaConfig, environ: Mapping[str, str]) -> str:
-    """Hash of everything besides the watched files that shapes a scan's result."""
+    """Hash of everything besides the watched files that shapes a scan's result.
+
+    Memoised on its inputs (the settings object, the variables, ``sys.prefix`` and the
+    system config dirs): hashing JSON on every call would cost more than the lookup.
+    """
+    get = environ.get
+    values = [get(k) for k in _ENV_KEYS]
+    path = get("PATH") if cfg.conda_executable else None
+    # id(cfg): the settings object is kept in the memo entry, so its id is not reused.
+    inputs = (id(cfg), *values, path, sys.prefix, tuple(_condarc.SYSTEM_DIRS))
+    hit = _keys.get(inputs)
+    if hit is not None and hit[0] is cfg:
+        return hit[1]
     from . import __version__
 
     parts = [
         CACHE_FORMAT,
         __version__,
         cfg.fingerprint(),
-        [environ.get(k) for k in _ENV_KEYS],
-        environ.get("PATH") if cfg.conda_executable else None,
+        values,
+        path,
         sys.prefix,
         list(_condarc.SYSTEM_DIRS),
     ]
-    return hashlib.sha1(json.dumps(parts).encode()).hexdigest()
+    key = hashlib.sha1(json.dumps(parts).encode()).hexdigest()
+    if len(_keys) > 64:  # settings or variables changing all the time: stay small
+        _keys.clear()
+    _keys[inputs] = (cfg, key)
+    return key
 
 
 def _fresh(entry: Any, ttl: float, now: float) -> bool:
     """Whether a cached result (possibly a damaged file's content) may be used now."""
     try:
-        if entry.get("format") != CACHE_FORMAT or not isinstance(entry["kernels"], list):
+        if entry.get("format") != CACHE_FORMAT or type(entry["kernels"]) not in (list, bytes):
             return False
         age = now - entry["created"]
         limit = min(ttl, 1.0) if entry.get("racy") else ttl
@@ -547,7 +714,8 @@ def _fresh(entry: Any, ttl: float, now: float) -> bool:
 def discover(cfg: CondaConfig, environ: Mapping[str, str] | None = None) -> DiscoveryResult:
     """Discovery result from memory, then disk, then a fresh scan; new warnings are emitted.
 
-    Warnings are emitted only when a scan runs, not on every cache hit.
+    The result's records are the caller's own (changing them changes no cache). Warnings
+    are emitted only when a scan runs, not on every cache hit.
     """
     environ = os.environ if environ is None else environ
     key = cache_key(cfg, environ)
@@ -556,23 +724,24 @@ def discover(cfg: CondaConfig, environ: Mapping[str, str] | None = None) -> Disc
     with _lock:
         entry = _memory.get(key)
         if ttl > 0 and _fresh(entry, ttl, now):
-            return entry  # type: ignore[return-value]
+            return _thaw(entry)  # type: ignore[arg-type]
         folder = cache_directory(cfg, environ)
         disk = os.path.join(folder, f"kernels-{key[:20]}.json") if folder else None
         if disk:
             entry = load_json(disk)
             if _fresh(entry, ttl, now):
-                _memory[key] = entry
-                return entry  # type: ignore[return-value]
+                _memory[key] = _freeze(entry)
+                return entry  # type: ignore[no-any-return]
         entry = scan(cfg, environ)
         if ttl > 0:
-            _memory[key] = entry
+            frozen = _memory[key] = _freeze(entry)
             if disk:
-                _schedule_write(disk, entry)
-    from ._util import report
+                _schedule_write(disk, frozen)
+    if entry["warnings"]:
+        from ._util import report
 
-    for message in entry["warnings"]:
-        report(message)
+        for message in entry["warnings"]:
+            report(message)
     return entry
 
 

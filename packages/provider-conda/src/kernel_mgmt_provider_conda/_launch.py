@@ -6,6 +6,7 @@ import os
 import sys
 from typing import Any
 
+from kernel_mgmt.kernelspec import expand_env
 from kernel_mgmt.subproc.launcher import KernelLaunchError, SubprocessKernelLauncher
 
 from ._activate import activate_scripts, activated_environ, shell_wrapper
@@ -40,7 +41,9 @@ class CondaKernelLauncher(SubprocessKernelLauncher):
         """The base launcher's arguments with an activated environment."""
         kwargs = super().build_popen_kwargs(connection_file)
         env = activated_environ(kwargs["env"], self.prefix, self.default_env, self.root_prefix)
-        env.update(self.spec_env)
+        # ${VAR} in a kernelspec's env refers to the activated environment (PATH with the env's
+        # bin first), as it would for a kernel started from an activated shell.
+        env.update(expand_env(self.spec_env, env))
         kwargs["env"] = env
         return kwargs
 

@@ -8,12 +8,13 @@ kernel.json, or a name outside ``[a-z0-9._-]``, is skipped with one warning nami
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kernel_mgmt import kernelspec
-from kernel_mgmt.discovery import KernelProviderBase
+from kernel_mgmt.discovery import KernelProviderBase, NoSuchKernel
 from kernel_mgmt.hookspecs import hookimpl
 
 from ._version import __version__
@@ -70,12 +71,15 @@ class KernelSpecProvider(KernelProviderBase):
         """Start kernelspec ``name`` with the subprocess launcher (env, interrupt_mode honoured)."""
         from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
 
-        resource_dir = kernelspec.find_kernel_spec(name, self.search_path)
+        try:
+            resource_dir = kernelspec.find_kernel_spec(name, self.search_path)
+        except kernelspec.NoSuchKernelSpec as e:  # removed since it was listed
+            raise NoSuchKernel(f"{self.id}/{name}", str(e)) from None
         spec = kernelspec.read_kernel_spec(resource_dir)
         launcher = SubprocessKernelLauncher(
             kernel_cmd=spec["argv"],
             cwd=cwd,
-            extra_env=spec.get("env") or None,
+            extra_env=kernelspec.expand_env(spec.get("env"), os.environ) or None,
             launch_params=launch_params,
             kernel_name=name.lower(),
             resource_dir=resource_dir,

@@ -37,6 +37,23 @@ def _main_module() -> tuple[str | None, str | None]:
     return None, os.path.abspath(path) if path else None
 
 
+def _launch_target(kernel_class: type[Kernel]) -> tuple[str | None, str | None]:
+    """(module, script) whose ``__main__`` starts ``kernel_class``.
+
+    The running program when it defines the class (``python -m mykernel install``, or a
+    script) or is the package holding it (``mykernel/__main__.py``); otherwise, e.g. when
+    ``install()`` is called from a notebook or a setup script, the class's own module.
+    """
+    module, script = _main_module()
+    owner = kernel_class.__module__
+    if owner == "__main__":
+        if module or script:
+            return module, script
+    elif module and (owner == module or owner.startswith(module + ".")):
+        return module, None
+    return owner, None
+
+
 def default_kernel_name(kernel_class: type[Kernel], module: str | None = None) -> str:
     """``kernel_class.kernel_name``, else the module's last component, made a valid name."""
     if kernel_class.kernel_name:
@@ -57,9 +74,7 @@ def kernel_spec(
 ) -> dict[str, Any]:
     """The kernel.json content that starts ``kernel_class`` with this interpreter."""
     if module is None and script is None:
-        module, script = _main_module()
-    if module is None and script is None:
-        module = kernel_class.__module__
+        module, script = _launch_target(kernel_class)
     launch = ["-m", module] if module else [script]
     return {
         "argv": [sys.executable, *launch, "-f", "{connection_file}"],
@@ -84,7 +99,7 @@ def install(
     from kernel_mgmt.kernelspec import install_kernel_spec, write_kernel_spec
 
     if module is None and script is None:
-        module, script = _main_module()
+        module, script = _launch_target(kernel_class)
     name = name or default_kernel_name(kernel_class, module)
     spec = kernel_spec(kernel_class, module=module, script=script, display_name=display_name)
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,6 +112,7 @@ def main(kernel_class: type[Kernel], argv: list[str] | None = None) -> int:
     """The ``install`` command line; returns the exit status."""
     args = list(sys.argv[2:] if argv is None else argv)
     opts: dict[str, Any] = {"user": False, "prefix": None, "name": None, "display_name": None}
+    modes: set[str] = set()  # where to install: at most one of them
     i = 0
     try:
         while i < len(args):
@@ -104,6 +120,8 @@ def main(kernel_class: type[Kernel], argv: list[str] | None = None) -> int:
             if arg in ("-h", "--help"):
                 print(USAGE)
                 return 0
+            if arg in ("--user", "--sys-prefix", "--prefix"):
+                modes.add(arg)
             if arg == "--user":
                 opts["user"] = True
             elif arg == "--sys-prefix":
@@ -114,11 +132,13 @@ def main(kernel_class: type[Kernel], argv: list[str] | None = None) -> int:
                     if i >= len(args):
                         raise ValueError(f"{arg} needs a value")
                     value = args[i]
+                if not value:  # `--prefix=` must not fall back to the system directory
+                    raise ValueError(f"{arg} needs a value")
                 opts[arg[2:].replace("-", "_")] = value
             else:
                 raise ValueError(f"unknown option {args[i]!r}")
             i += 1
-        if opts["user"] and opts["prefix"]:
+        if len(modes) > 1:
             raise ValueError("give one of --user, --sys-prefix and --prefix")
     except ValueError as e:
         print(f"error: {e}\n{USAGE}", file=sys.stderr)

@@ -323,6 +323,9 @@ class Kernel:
 
         With ``display_id`` the output can later be replaced by calling again with ``update=True``.
         """
+        if update and not display_id:
+            # Spec ("Update Display Data"): the update names the output it replaces.
+            raise ValueError("display(update=True) needs the display_id of the output to update")
         content: dict[str, Any] = {"data": dict(data), "metadata": dict(metadata or {})}
         content["transient"] = {"display_id": display_id} if display_id else {}
         self._publish("update_display_data" if update else "display_data", content)
@@ -543,7 +546,7 @@ class Kernel:
             reply = self._resolve(call())
             if reply is None:
                 reply = {"status": "ok"}
-        except (Exception, KeyboardInterrupt) as e:
+        except BaseException as e:  # incl. KeyboardInterrupt, asyncio.CancelledError
             reply = _error_content(e)
         self._reply(socket, msg, reply)
 
@@ -558,7 +561,7 @@ class Kernel:
         restart = bool(msg.content.get("restart", False))
         try:
             reply = self._resolve(self.do_shutdown(restart))
-        except (Exception, KeyboardInterrupt) as e:
+        except BaseException as e:
             _warn(f"do_shutdown raised {type(e).__name__}: {e}")
             reply = None
         reply = dict(reply) if isinstance(reply, Mapping) else {}
@@ -615,10 +618,14 @@ class Kernel:
         server = self._server
         saved_input = builtins.input
         builtins.input = self.raw_input
+        # `getpass.getpass()` in user code must ask the frontend too: the real one reads the
+        # kernel's own stdin and would block forever. Imported here (first execute), not at
+        # start-up.
         getpass_mod = sys.modules.get("getpass")
-        saved_getpass = getpass_mod.getpass if getpass_mod is not None else None
-        if getpass_mod is not None:
-            getpass_mod.getpass = self.getpass  # type: ignore[assignment]
+        if getpass_mod is None:
+            import getpass as getpass_mod
+        saved_getpass = getpass_mod.getpass
+        getpass_mod.getpass = self.getpass  # type: ignore[assignment]
         saved_std = None
         if self.capture_output:
             saved_std = sys.stdout, sys.stderr
@@ -638,7 +645,9 @@ class Kernel:
             finally:
                 if server is not None:
                     server.in_user_code = False
-        except (Exception, KeyboardInterrupt, SystemExit) as e:
+        # BaseException: KeyboardInterrupt (the interrupt), SystemExit, and CancelledError
+        # out of async code are all the author's errors; none may kill the kernel.
+        except BaseException as e:
             reply = _error_content(e)
             if saved_std is not None:
                 sys.stdout.flush()
@@ -654,8 +663,7 @@ class Kernel:
                 finally:
                     sys.stdout, sys.stderr = saved_std
             builtins.input = saved_input
-            if getpass_mod is not None:
-                getpass_mod.getpass = saved_getpass  # type: ignore[assignment]
+            getpass_mod.getpass = saved_getpass  # type: ignore[assignment]
             self._allow_stdin = False
 
         if reply is None:

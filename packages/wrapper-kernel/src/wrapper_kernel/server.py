@@ -62,20 +62,46 @@ _POLLIN = int(zmq.POLLIN)
 _NOBLOCK = int(zmq.NOBLOCK)
 
 
+# A KeyboardInterrupt raised between two frames of a multipart message would leave half of it
+# in the socket, and the next message (an `error`, the `idle` every client waits for) would be
+# glued onto it and rejected. So the SIGINT handler does not raise while the main thread is
+# inside send_frames/recv_frames (it sees the interrupted frame): it sets this flag, and the
+# function raises once the message is whole.
+_interrupt_deferred = False
+
+
+def _raise_deferred() -> None:
+    global _interrupt_deferred
+    if threading.get_ident() == threading.main_thread().ident:
+        _interrupt_deferred = False
+        raise KeyboardInterrupt
+
+
 def send_frames(sock: zmq.Socket, frames: list[Any], flags: int = 0) -> None:
     """``sock.send_multipart(frames)``, without pyzmq's Python-level overhead."""
     last = len(frames) - 1
     more = _SNDMORE | int(flags)
-    for i, frame in enumerate(frames):
-        _send(sock, frame, more if i < last else int(flags))
+    try:
+        for i, frame in enumerate(frames):
+            _send(sock, frame, more if i < last else int(flags))
+    finally:
+        if _interrupt_deferred:
+            _raise_deferred()
 
 
 def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[bytes]:
     """``sock.recv_multipart(flags)`` (raises zmq.Again with NOBLOCK when empty)."""
-    frames = [_recv(sock, flags)]
-    while _get(sock, _RCVMORE):
-        frames.append(_recv(sock, 0))
+    try:
+        frames = [_recv(sock, flags)]
+        while _get(sock, _RCVMORE):
+            frames.append(_recv(sock, 0))
+    finally:
+        if _interrupt_deferred:
+            _raise_deferred()
     return frames
+
+
+_ATOMIC_CODE = (send_frames.__code__, recv_frames.__code__)
 
 
 class FastSocket:
@@ -119,6 +145,9 @@ class IOPubSocket:
         self._topics: dict[str, bytes] = {}
         self._prefix = f"kernel.{session.session_id}."
         self._checked = 0.0
+        # Read here, on the binding thread: zmq sockets are not thread-safe, and once the
+        # control thread runs, every use of this socket must hold the lock.
+        self.fd: int = socket.get(zmq.FD)
 
     def topic(self, msg_type: str) -> bytes:
         """The topic frame for ``msg_type`` (``kernel.<session>.<msg_type>``, as ipykernel)."""
@@ -221,7 +250,16 @@ class KernelServer:
         self._handled_seq = 0  # _sig_seq when the Python-level handler last ran
         self._main_ident = threading.main_thread().ident
         self.ctx = zmq.Context()
-        self._bind()
+        try:
+            self._bind()
+        except BaseException:
+            # Release what we opened: an embedding program may retry with other ports.
+            self.ctx.destroy(linger=0)
+            for fd in (self._wake_r, self._wake_w, self._cwake_r, self._cwake_w):
+                os.close(fd)
+            os.close(self._sig_r)
+            os.close(self._sig_w)
+            raise
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -329,6 +367,10 @@ class KernelServer:
             self._handled_seq = self._sig_seq
         # Only user code is interrupted; an idle kernel (or our own bookkeeping) carries on.
         if self.in_user_code:
+            if frame is not None and frame.f_code in _ATOMIC_CODE:
+                global _interrupt_deferred
+                _interrupt_deferred = True  # raised when the message is whole
+                return
             raise KeyboardInterrupt
         if self.executing:
             # The interrupt raced the start of do_execute (a client interrupts as soon as it
@@ -420,7 +462,7 @@ class KernelServer:
         kernel = self.kernel
         assert kernel is not None
         control = self.control
-        iopub_fd = self.iopub.socket.get(zmq.FD)
+        iopub_fd = self.iopub.fd
         poller = zmq.Poller()
         poller.register(control, zmq.POLLIN)
         poller.register(iopub_fd, zmq.POLLIN)
@@ -493,13 +535,17 @@ class KernelServer:
             self._recheck_at = time.monotonic() + self.RESIGNAL_INTERVAL
 
     def _check_interrupt(self) -> None:
-        delivered = self._handled_seq >= self._sig_seq
-        if delivered or not self.executing or self._resignals >= self.RESIGNAL_MAX:
-            self._recheck_at = None
-            return
-        self._resignals += 1
-        if self._main_ident is not None:
-            signal.pthread_kill(self._main_ident, signal.SIGINT)
+        # Check and repeat under the handler's lock: were the handler to run between the two
+        # (the interrupt delivered, the execute answered, the next one started), the repeat
+        # would interrupt an execute nobody asked to interrupt.
+        with self._sig_lock:
+            delivered = self._handled_seq >= self._sig_seq
+            if delivered or not self.executing or self._resignals >= self.RESIGNAL_MAX:
+                self._recheck_at = None
+                return
+            self._resignals += 1
+            if self._main_ident is not None:
+                signal.pthread_kill(self._main_ident, signal.SIGINT)
         self._recheck_at = time.monotonic() + self.RESIGNAL_INTERVAL
 
     def _watch_parent(self) -> tuple[int | None, int]:

@@ -15,7 +15,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -24,12 +23,20 @@ from kernel_mgmt.subproc.manager import KernelManager
 
 #: ``{name}`` placeholders in a kernel's argv.
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_]+)\}")
+#: argv[0] values meaning "this interpreter", as jupyter_client reads them.
+_PYTHONS = ("python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2]))
 #: Placeholders the launcher fills itself; launch params cannot override them.
 RESERVED_PLACEHOLDERS = ("connection_file", "resource_dir", "prefix")
 
 
 class KernelLaunchError(RuntimeError):
     """A kernel process could not be started; the message names the kernel and the fix."""
+
+
+def _release_ports(info: dict[str, Any]) -> None:
+    """Give back the tcp ports of a kernel that never started."""
+    if info.get("transport", "tcp") == "tcp":
+        connection.release_ports([info[n] for n in connection.PORT_NAMES if info.get(n)])
 
 
 class SubprocessKernelLauncher:
@@ -92,7 +99,8 @@ class SubprocessKernelLauncher:
         self.resource_dir = resource_dir
         self.interrupt_mode = interrupt_mode
         self._fixed_id = kernel_id is not None
-        self.kernel_id = kernel_id or str(uuid.uuid4())
+        self._launched = False
+        self.kernel_id = kernel_id or connection.new_uuid()
         self.stderr_sink = stderr_sink
         self.ip = self._check_ip(ip, allow_remote)
 
@@ -124,10 +132,14 @@ class SubprocessKernelLauncher:
             "signature_scheme": "hmac-sha256",
             "kernel_name": self.kernel_name,
         }
-        runtime = connection._runtime_dir()
-        os.makedirs(runtime, mode=0o700, exist_ok=True)
-        path = os.path.join(runtime, f"kernel-{self.kernel_id}.json")
-        return connection.write_connection_file(path, **info)
+        try:
+            runtime = connection._runtime_dir()
+            os.makedirs(runtime, mode=0o700, exist_ok=True)
+            path = os.path.join(runtime, f"kernel-{self.kernel_id}.json")
+            return connection.write_connection_file(path, **info)
+        except BaseException:
+            _release_ports(info)
+            raise
 
     def format_kernel_cmd(
         self, connection_file: str, kernel_resource_dir: str | None = None
@@ -137,9 +149,9 @@ class SubprocessKernelLauncher:
         Unknown placeholders (and literal braces in general) are left untouched.
         """
         cmd = list(self.kernel_cmd)
-        if cmd[0] in ("python", "python3"):
-            # The kernelspec means "a Python"; this interpreter is the one whose
-            # packages the application found (PATH may point elsewhere).
+        if cmd[0] in _PYTHONS:
+            # The kernelspec means "a Python" (as jupyter_client reads it); this interpreter
+            # is the one whose packages the application found (PATH may point elsewhere).
             cmd[0] = sys.executable
         ns: dict[str, Any] = dict(self.launch_params or {})
         ns.update(connection_file=connection_file, prefix=sys.prefix)
@@ -207,8 +219,8 @@ class SubprocessKernelLauncher:
         Raises :class:`KernelLaunchError` when the program or the working directory
         does not exist or cannot be executed; nothing is left behind in that case.
         """
-        if not self._fixed_id and getattr(self, "_launched", False):
-            self.kernel_id = str(uuid.uuid4())  # a second kernel from this launcher
+        if not self._fixed_id and self._launched:
+            self.kernel_id = connection.new_uuid()  # a second kernel from this launcher
         self._launched = True
         try:
             connection_file, info = self.make_connection_file()
@@ -219,8 +231,9 @@ class SubprocessKernelLauncher:
                 f"cannot start {self._describe()}: cannot write its connection file in "
                 f"{runtime}: {e}. Make it writable or set JUPYTER_RUNTIME_DIR"
             ) from e
-        cleanup = list(self.files_to_cleanup(connection_file, info))
+        cleanup = [connection_file]
         try:
+            cleanup = list(self.files_to_cleanup(connection_file, info))
             kwargs = self.build_popen_kwargs(connection_file)
             argv = kwargs["args"]
             try:
@@ -229,6 +242,7 @@ class SubprocessKernelLauncher:
                 raise self._launch_error(e, argv) from e
         except BaseException:
             self._remove(cleanup)
+            _release_ports(info)  # else reserved (here and for other processes) for 10 min
             raise
         manager = KernelManager(
             popen,

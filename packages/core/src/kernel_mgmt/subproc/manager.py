@@ -26,10 +26,10 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from typing import IO, Any
 
+from kernel_mgmt.connection import PORT_NAMES, new_uuid, release_ports
 from kernel_mgmt.managerabc import KernelManagerABC
 
 #: Lines of the kernel's stderr kept for error messages.
@@ -176,13 +176,50 @@ class _StderrPump:
                     tail.eof()
 
 
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+class _AsyncioProcess:
+    """An :class:`asyncio.subprocess.Process` seen through the Popen calls used here.
+
+    The seed accepts one as ``popen``. Its event loop's child watcher reaps it and records
+    the exit code, which ``poll()`` reads (it never waits itself).
+    """
+
+    stderr = None  # an asyncio StreamReader, if any, belongs to the loop that made it
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.pid = process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def poll(self) -> int | None:
+        return self.process.returncode
+
+    def send_signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+
 class KernelManager(KernelManagerABC):
     """Manages a single kernel in a subprocess on this host.
 
     :param popen: the started kernel (a :class:`subprocess.Popen`, ideally started with
-        ``start_new_session=True``; if its ``stderr`` is a pipe it is drained here).
+        ``start_new_session=True``; if its ``stderr`` is a pipe it is drained here), or an
+        :class:`asyncio.subprocess.Process` (as the seed allows; its loop must keep running).
     :param files_to_cleanup: files and directories (connection file, ipc sockets and
         their private directory) removed by :meth:`cleanup`.
+    :param win_interrupt_evt: accepted for the seed's signature; unused (on Windows,
+        :meth:`interrupt` sends CTRL_C_EVENT to the kernel's process group).
     :param kernel_id: the application's id for this kernel (a new uuid by default).
     :param interrupt_mode: ``"signal"`` or ``"message"`` (see :meth:`interrupt`).
     :param connection_info: the kernel's connection info, kept for reference.
@@ -190,8 +227,9 @@ class KernelManager(KernelManagerABC):
 
     def __init__(
         self,
-        popen: subprocess.Popen[Any],
+        popen: subprocess.Popen[Any] | asyncio.subprocess.Process,
         files_to_cleanup: Iterable[str] | None = None,
+        win_interrupt_evt: Any = None,
         *,
         kernel_id: str | None = None,
         interrupt_mode: str = "signal",
@@ -203,15 +241,18 @@ class KernelManager(KernelManagerABC):
             raise ValueError(
                 f"interrupt_mode must be 'signal' or 'message', not {interrupt_mode!r}"
             )
-        if not hasattr(popen, "poll"):
+        if isinstance(popen, asyncio.subprocess.Process):
+            popen = _AsyncioProcess(popen)  # type: ignore[assignment]
+        elif not hasattr(popen, "poll"):
             raise TypeError(
-                f"KernelManager needs a subprocess.Popen, not {type(popen).__name__}: "
-                "it polls the process itself so that any event loop can drive it"
+                f"KernelManager needs a subprocess.Popen or an asyncio.subprocess.Process, "
+                f"not {type(popen).__name__}"
             )
-        self.popen = popen
+        self.popen: Any = popen
+        self.win_interrupt_evt = win_interrupt_evt
         self.pid: int = popen.pid
         self.files_to_cleanup = list(files_to_cleanup or ())
-        self.kernel_id = kernel_id or str(uuid.uuid4())
+        self.kernel_id = kernel_id or new_uuid()
         self.interrupt_mode = interrupt_mode
         self.connection_info = connection_info
         self.connection_file = connection_file
@@ -262,46 +303,50 @@ class KernelManager(KernelManagerABC):
             return False
         deadline = None if timeout is None else time.monotonic() + timeout
         pidfd = None
-        if hasattr(os, "pidfd_open"):
+        # An asyncio process is reaped by its loop's watcher, maybe before we open a pidfd
+        # (whose pid could then be someone else's): it is only polled.
+        if hasattr(os, "pidfd_open") and not isinstance(self.popen, _AsyncioProcess):
             with contextlib.suppress(OSError):
                 pidfd = os.pidfd_open(self.pid)
-        loop = asyncio.get_running_loop()
-        try:
-            if pidfd is not None:
+        if pidfd is not None:
+            try:
                 # A pidfd becomes readable when the process exits: an event, not a poll.
+                loop = asyncio.get_running_loop()
                 exited = loop.create_future()
                 try:
                     loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
                 except (NotImplementedError, RuntimeError):
-                    os.close(pidfd)
-                    pidfd = None
+                    pass  # this loop cannot watch fds: poll below
                 else:
                     try:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(exited, _remaining(deadline))
                     finally:
                         loop.remove_reader(pidfd)
-                    return self.popen.poll() is None
-            delay = 0.001
-            while self.popen.poll() is None:
-                if deadline is not None and time.monotonic() >= deadline:
-                    return True
-                left = _remaining(deadline)
-                await asyncio.sleep(delay if left is None else min(delay, left))
-                delay = min(delay * 2, 0.05)
-            return False
-        finally:
-            if pidfd is not None:
+            finally:
                 os.close(pidfd)
+        delay = 0.001
+        while self.popen.poll() is None:  # poll() reaps an exited Popen
+            if deadline is not None and time.monotonic() >= deadline:
+                return True
+            left = _remaining(deadline)
+            await asyncio.sleep(delay if left is None else min(delay, left))
+            delay = min(delay * 2, 0.05)
+        return False
 
     # -- signals ---------------------------------------------------------------------
     def _signal_group(self, signum: int) -> None:
         """Send *signum* to the kernel's process group; quiet if nothing is left."""
         alive = self.popen.poll() is None
         if self._pgid is not None and hasattr(os, "killpg"):
+            if not alive and _pid_exists(self.pid):
+                # The kernel has been reaped, so a process with its pid is someone else
+                # (the pid was reused), perhaps leading a new group of that number.
+                return
             try:
                 # Even after the kernel itself exited, children it left in its group
-                # are still signalled; Linux does not reuse a pid while it is a live pgid.
+                # are still signalled: the kernel does not reuse a pid while it is
+                # still a live pgid, so that group can only be the kernel's.
                 os.killpg(self._pgid, signum)
             except ProcessLookupError:
                 pass  # group empty: the kernel and all its children have exited
@@ -373,8 +418,6 @@ class KernelManager(KernelManagerABC):
         if not self._ports_released and info is not None and self.popen.poll() is not None:
             self._ports_released = True
             if info.get("transport", "tcp") == "tcp":
-                from kernel_mgmt.connection import PORT_NAMES, release_ports
-
                 release_ports([info[n] for n in PORT_NAMES if info.get(n)])
 
     def _owns_connection_file(self) -> bool:
