@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -140,6 +141,26 @@ def test_base_env_from_root_prefix_sources(conda: Any, monkeypatch: pytest.Monke
     assert sorted(conda.kernels(include_base=False)) == ["one-python3"]
 
 
+def test_two_roots_two_bases_told_apart(conda: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A conda install and a micromamba root: both are "base"; names and labels differ."""
+    conda.make_root(packages=IPYKERNEL)
+    other = conda.make_env(conda.home / "micromamba", packages=IPYKERNEL)
+    monkeypatch.setenv("CONDA_EXE", str(conda.root / "condabin" / "conda"))
+    monkeypatch.setenv("MAMBA_ROOT_PREFIX", str(other))
+    conda.environments_txt(conda.root, other)  # listed again: still once each
+    kernels = conda.kernels()
+    assert len(kernels) == 2
+    first = kernels["base-python3"]
+    assert first["display_name"] == "Python 3 (conda: base)"
+    assert first["metadata"]["conda"]["env_prefix"] == str(conda.root)
+    (second_name,) = set(kernels) - {"base-python3"}
+    assert second_name.startswith("base-python3-")
+    second = kernels[second_name]
+    assert second["display_name"] == "Python 3 (conda: ~/micromamba)"
+    assert second["metadata"]["conda"]["is_base"] is True
+    assert second["metadata"]["conda"]["env_prefix"] == str(other)
+
+
 def test_environments_txt_path_env(conda: Any) -> None:
     project_env = conda.make_env(conda.home / "proj" / "venv", kernels={"python3": conda.spec()})
     elsewhere = conda.make_env(conda.tmp / "opt" / "tools", packages=IPYKERNEL)
@@ -229,6 +250,13 @@ def test_colliding_names_are_disambiguated_stably(conda: Any) -> None:
     by_prefix = {a["metadata"]["conda"]["env_prefix"]: n for n, a in kernels.items()}
     assert by_prefix[str(second)].startswith("proj-python3-")
     assert by_prefix[str(third)].startswith("proj-python3-")
+    # Display names differ too: the later env of the same name is shown by its path.
+    assert kernels["proj-python3"]["display_name"] == "Python 3 (conda: proj)"
+    second_name = kernels[by_prefix[str(second)]]["display_name"]
+    assert second_name == "Python 3 (conda: ~/.conda/envs/proj)"
+    # (Listed by path only, outside any envs dir: always shown by its path.)
+    assert kernels[by_prefix[str(third)]]["display_name"] == f"Python 3 (conda: {third})"
+    assert len({a["display_name"] for a in kernels.values()}) == 3
     _discover.clear_memory()
     assert conda.kernels() == kernels  # same names on every scan
     assert all(provider_name_ok(n) for n in kernels)
@@ -280,7 +308,8 @@ def test_bad_input_is_skipped_with_a_warning_naming_it(
     conda.env("missingkey", kernels={"nolang": {"argv": ["x"], "display_name": "X"}})
     gone = conda.tmp / "deleted-env"
     listed = conda.make_env(conda.tmp / "listed", packages=IPYKERNEL)
-    conda.environments_txt("relative/path", gone, listed)
+    txt = conda.environments_txt("relative/path", gone, listed)
+    txt.write_bytes(txt.read_bytes() + b"/opt/\xff\xfe-not-utf8\n")
     rc = conda.home / ".condarc"
     rc.write_bytes(b"envs_dirs:\n  - \xff\xfe\n")
     (conda.home / ".config" / "conda").mkdir(parents=True)
@@ -289,26 +318,135 @@ def test_bad_input_is_skipped_with_a_warning_naming_it(
         kernels = conda.kernels()
     assert sorted(kernels) == ["broken-python3", "good-python3", "listed-python3"]
     messages = "\n".join(warnings_of(caplog))
-    txt = conda.home / ".conda" / "environments.txt"
     assert f"{txt} line 1: 'relative/path' is not an absolute path" in messages
     assert f"{gone} (listed in {txt} line 2) does not exist" in messages
+    assert f"{txt} line 4: not UTF-8 text; skipped" in messages
     assert f"cannot read conda config {rc}" in messages
     assert f"cannot read conda config {conda.home / '.config' / 'conda' / 'condarc'}" in messages
     broken_json = conda.root / "envs" / "broken" / "share" / "jupyter" / "kernels" / "bad"
     assert str(broken_json / "kernel.json") in messages
     nolang = conda.root / "envs" / "missingkey" / "share" / "jupyter" / "kernels" / "nolang"
     assert f"{nolang / 'kernel.json'}: missing required key 'language'" in messages
-    assert len(warnings_of(caplog)) == 6
+    assert len(warnings_of(caplog)) == 7
 
 
-def test_unreadable_condarc_permissions(conda: Any, caplog: pytest.LogCaptureFixture) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads files whatever their mode; the folder case covers this path")
-    rc = conda.condarc("envs_dirs: [/x]\n")
-    rc.chmod(0)
-    with caplog.at_level(logging.WARNING, logger="kernel_mgmt_provider_conda"):
-        conda.kernels()
-    assert any(str(rc) in m for m in warnings_of(caplog))
+#: Runs discovery in a child process, first dropping to the given uid/gid when it differs
+#: from the current one (root reads every file whatever its mode). Everything it needs is
+#: imported before that: the interpreter's own files may not be readable by that user.
+_UNPRIVILEGED_DISCOVERY = """
+import json, logging, os, sys
+import kernel_mgmt.kernelspec
+import kernel_mgmt_provider_conda as provider
+from kernel_mgmt_provider_conda import _condarc, _discover
+
+top, rc, uid, gid = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+if os.geteuid() != uid:
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+_condarc.SYSTEM_DIRS = (os.path.join(top, "etc-conda"),)
+messages = []
+
+
+class Collect(logging.Handler):
+    def emit(self, record):
+        messages.append(record.getMessage())
+
+
+logging.getLogger("kernel_mgmt_provider_conda").addHandler(Collect())
+try:
+    open(rc, "rb").close()
+    readable = True
+except PermissionError:
+    readable = False
+provider.load_config({})
+names = sorted(name for name, _ in provider.find_kernels())
+print(json.dumps({"euid": os.geteuid(), "rc_readable": readable, "kernels": names,
+                  "warnings": messages}))
+"""
+
+
+def test_unreadable_condarc_permissions(conda: Any, tmp_path: Path) -> None:
+    """A .condarc (and a condarc.d folder) its user may not read (mode 000) is skipped
+    with a warning naming it; everything else is listed.
+
+    Root reads any file whatever its mode, so as root the discovery runs in a child process
+    that drops to the ``nobody`` user first (in a folder that user owns: pytest's tmp_path
+    sits under a root-only folder); otherwise in a child running as the current user.
+    """
+    if sys.platform == "win32":
+        pytest.skip("POSIX file modes")
+    import shutil
+    import tempfile
+
+    as_root = os.geteuid() == 0
+    if as_root:
+        import pwd
+
+        try:
+            nobody = pwd.getpwnam("nobody")
+            uid, gid = nobody.pw_uid, nobody.pw_gid
+        except KeyError:
+            uid = gid = 65534
+        top = Path(tempfile.mkdtemp(prefix="kernel-mgmt-conda-"))
+    else:
+        uid, gid = os.geteuid(), os.getegid()
+        top = tmp_path / "world"
+        top.mkdir()
+    try:
+        home, root = top / "home", top / "miniconda3"
+        (top / "etc-conda").mkdir()
+        conda.make_env(root, packages=IPYKERNEL)
+        conda.make_env(root / "envs" / "listed", packages=IPYKERNEL)
+        conda.make_env(top / "hidden" / "secret", packages=IPYKERNEL)
+        conda.make_env(top / "visible" / "shown", packages=IPYKERNEL)
+        rc = home / ".condarc"
+        rc.parent.mkdir(parents=True)
+        rc.write_text(f"envs_dirs: [{top / 'hidden'}]\n")
+        readable_rc = home / ".config" / "conda" / "condarc"
+        readable_rc.parent.mkdir(parents=True)
+        readable_rc.write_text(f"envs_dirs:\n  - {top / 'visible'}\n")
+        rc_d = home / ".conda" / "condarc.d"  # a condarc.d folder that cannot be listed
+        rc_d.mkdir(parents=True)
+        (rc_d / "more.yml").write_text(f"envs_dirs: [{top / 'hidden'}]\n")
+        if as_root:
+            for dirpath, dirnames, filenames in os.walk(top):
+                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                    os.chown(name, uid, gid)
+        rc.chmod(0)
+        rc_d.chmod(0)
+        environ = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CONDA", "MAMBA", "_CE_")) and k != "XDG_CONFIG_HOME"
+        }
+        environ.update(
+            HOME=str(home),
+            MAMBA_ROOT_PREFIX=str(root),
+            KERNEL_MGMT_CONDA_CACHE_DIR=str(top / "cache"),
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", _UNPRIVILEGED_DISCOVERY, str(top), str(rc), str(uid), str(gid)],
+            env=environ,
+            cwd=top,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        result = json.loads(out.stdout)
+    finally:
+        if as_root:
+            shutil.rmtree(top, ignore_errors=True)
+    assert result["euid"] == uid
+    assert result["rc_readable"] is False  # the file really is unreadable for that user
+    # The rest is listed: the root, its envs, the envs dir of the readable .condarc.
+    assert result["kernels"] == ["base-python3", "listed-python3", "shown-python3"]
+    problems = [m for m in result["warnings"] if str(rc) in m]
+    assert len(problems) == 1, result["warnings"]
+    assert f"cannot read conda config {rc}: Permission denied; skipped" in problems[0]
+    assert f"cannot read conda config folder {rc_d}{os.sep}; skipped" in result["warnings"]
+    assert len(result["warnings"]) == 2, result["warnings"]
 
 
 def test_discovery_spawns_nothing(conda: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -144,3 +144,83 @@ def test_answer_format_is_json_object(conda: Any) -> None:
     out = subprocess.run([str(script), "info", "--json"], capture_output=True, timeout=30)
     assert json.loads(out.stdout)["root_prefix"] == str(root)
     provider.load_config({})
+
+
+def test_slow_executable_never_blocks_the_event_loop(conda: Any) -> None:
+    """A conda that takes 2 s: listing (through the finder) and launching run it off the loop.
+
+    A ticker on the loop records the longest gap between its 10 ms ticks; had the call run
+    on the loop, that gap would be the executable's 2 s.
+    """
+    import asyncio
+
+    from kernel_mgmt.discovery import KernelFinder, NoSuchKernel
+
+    conda.make_root()
+    conda.env("ondisk", packages=IPYKERNEL)
+    script = stand_in(conda.tmp / "bin", info_answer(conda.root, [], []), sleep=2)
+    # cache_ttl 0: every call asks the executable again.
+    config = {"conda_executable": str(script), "cache_ttl": 0}
+    finder = KernelFinder([provider], config={"conda": config})
+
+    async def longest_gap_during(work: Any) -> tuple[Any, float, float]:
+        loop = asyncio.get_running_loop()
+        gaps: list[float] = []
+        stop = asyncio.Event()
+        ticking = asyncio.Event()
+
+        async def ticker() -> None:
+            last = loop.time()
+            ticking.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.01)
+                now = loop.time()
+                gaps.append(now - last)
+                last = now
+
+        task = asyncio.create_task(ticker())
+        await ticking.wait()  # ticking before the work starts, so a blocked loop shows
+        start = time.monotonic()
+        try:
+            result: Any = await work
+        except NoSuchKernel as e:
+            result = e
+        elapsed = time.monotonic() - start
+        stop.set()
+        await task
+        return result, elapsed, max(gaps)
+
+    async def main() -> list[tuple[Any, float, float]]:
+        listed = await longest_gap_during(finder.find_kernels_async())
+        launched = await longest_gap_during(provider.launch("nope-python3", None, None))
+        return [listed, launched]
+
+    (found, t_list, gap_list), (error, t_launch, gap_launch) = asyncio.run(
+        asyncio.wait_for(main(), 60)
+    )
+    assert [name for name, _ in found] == ["conda/ondisk-python3"]
+    assert isinstance(error, NoSuchKernel)
+    assert calls(script) == ["info --json", "info --json"]  # it really ran, each time
+    assert t_list >= 1.9 and t_launch >= 1.9
+    assert gap_list < 1.0 and gap_launch < 1.0, (gap_list, gap_launch)
+
+
+def test_timeout_bounds_info_and_env_list_together(
+    conda: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """micromamba style (two runs): ``executable_timeout`` is the budget for both, so the
+    provider stays within the finder's own timeout."""
+    conda.make_root()
+    conda.env("ondisk", packages=IPYKERNEL)
+    answer = {"base environment": str(conda.root), "envs directories": []}
+    # Each run alone fits in the 3 s budget; both together (5 s) do not.
+    script = stand_in(conda.tmp / "bin", answer, env_list={"envs": []}, sleep=2.5)
+    start = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="kernel_mgmt_provider_conda"):
+        kernels = conda.kernels(conda_executable=str(script), executable_timeout=3)
+    elapsed = time.monotonic() - start
+    assert calls(script) == ["info --json", "env list --json"]
+    assert elapsed < 4.2, elapsed  # 3 s budget, not 5 s
+    assert list(kernels) == ["ondisk-python3"]  # what is on disk, despite the failure
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("env list --json" in m and "took more than" in m for m in messages), messages

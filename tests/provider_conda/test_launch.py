@@ -29,6 +29,7 @@ print(json.dumps({
     "prefix": sys.prefix,
     "executable": sys.executable,
     "pid": os.getpid(),
+    "pgid": os.getpgid(0),
     "env": {k: os.environ.get(k) for k in (
         "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "CONDA_SHLVL", "CONDA_PROMPT_MODIFIER",
         "MYPKG_HOME", "SHARED", "PROJECT_MODE", "SCRIPTED", "SPEC_VAR")},
@@ -145,6 +146,7 @@ def test_kernel_runs_activated_in_its_env(
     assert seen["env"]["SHARED"] == "state"  # conda-meta/state wins over packages
     assert seen["env"]["PROJECT_MODE"] == "dev"
     assert seen["pid"] == k.manager.pid  # our direct child: no wrapper shell
+    assert seen["pgid"] == seen["pid"]  # leading its own process group (signals reach it)
     assert k.info["kernel_name"] == "conda/realenv-python3"
 
 
@@ -186,6 +188,7 @@ def test_activate_d_scripts_run_through_an_exec_shell(
     assert seen["env"]["SPEC_VAR"] == "from-kernelspec"
     assert seen["path"][0] == str(prefix / "bin")
     assert seen["pid"] == k.manager.pid  # the shell exec'd the kernel: same process
+    assert seen["pgid"] == seen["pid"]  # ... and the same process group
     reply = k.interrupt_sleep()
     assert reply["content"]["ename"] == "KeyboardInterrupt"
     k.shutdown()

@@ -190,7 +190,11 @@ class _Scan:
         per_file: list[list[str]] = []
         for location in _condarc.condarc_search_path(primary_root, self.environ):
             if location.endswith(SEP):
-                entries = self.watch.listdir(location) or []
+                entries = self.watch.listdir(location)
+                if entries is None:
+                    if self.watch.sigs.get(location) is not None:  # there, but unreadable
+                        self.warn(f"cannot read conda config folder {location}; skipped")
+                    continue
                 files = [location + e for e in entries if e.endswith((".yml", ".yaml"))]
             else:
                 files = [location]  # read directly: a missing file is one failed open
@@ -496,13 +500,16 @@ class _Scan:
             )
         return kernels
 
-    def env_label(self, env: CondaEnv) -> str:
-        if env.named:
-            return env.name
+    def path_label(self, prefix: str) -> str:
+        """``prefix`` for a display name, ``~`` for the home folder."""
         home = self.home.rstrip("/\\")
-        if env.prefix.startswith(home + SEP):
-            return "~" + env.prefix[len(home) :]
-        return env.prefix
+        if prefix.startswith(home + SEP):
+            return "~" + prefix[len(home) :]
+        return prefix
+
+    def env_label(self, env: CondaEnv) -> str:
+        """How display names say the environment: its conda name, else its path."""
+        return env.name if env.named else self.path_label(env.prefix)
 
     def run(self, exe_info: Mapping[str, Any] | None) -> list[dict[str, Any]]:
         cfg = self.cfg
@@ -518,6 +525,7 @@ class _Scan:
         include_base = cfg.include_base
         include_current = cfg.include_current
         excluded = cfg.excluded
+        labels: set[str] = set()
         for env in self.environments(exe_info):
             if env.is_base and not include_base:
                 continue
@@ -525,7 +533,16 @@ class _Scan:
                 continue
             if env.ident == current and not include_current:
                 continue  # the spec and pyimport providers already list this env's kernels
+            kernels = self.env_kernels(env)
+            if not kernels:
+                continue
             label = self.env_label(env)
+            if label in labels:
+                # An environment earlier in precedence (the one `conda activate <name>`
+                # picks) already shows this name: say where this one is instead, so no
+                # two environments look alike in a kernel menu.
+                label = self.path_label(env.prefix)
+            labels.add(label)
             suffix = f" (conda: {label})"
             env_part = sanitize(env.name)
             prefix = env.prefix
@@ -533,7 +550,7 @@ class _Scan:
             root_prefix = env.root_prefix
             is_base = env.is_base
             default_env = env_name if env.named else prefix
-            for key, attrs in self.env_kernels(env):
+            for key, attrs in kernels:
                 if default_format and key[-1] != "\n":
                     # sanitize() of "<sanitized env>-<kernelspec name>": both parts are
                     # already [a-z0-9._-] (NAME_RE's "$" lets a final newline through:

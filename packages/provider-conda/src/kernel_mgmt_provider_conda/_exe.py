@@ -90,13 +90,23 @@ def _strings(value: Any) -> list[str]:
 
 
 def _query(exe: str, timeout: float) -> ExecutableInfo:
-    """Run ``info --json`` (and ``env list --json`` when info lists no envs, as micromamba)."""
+    """Run ``info --json`` (and ``env list --json`` when info lists no envs, as micromamba).
+
+    ``timeout`` bounds both runs together: the finder gives a provider 10 s in all.
+    """
+    deadline = time.monotonic() + timeout
     info = _run(exe, ["info", "--json"], timeout)
     root = info.get("root_prefix") or info.get("base environment")
     envs_dirs = _strings(info.get("envs_dirs") or info.get("envs directories"))
     envs = _strings(info.get("envs"))
     if "envs" not in info:
-        envs = _strings(_run(exe, ["env", "list", "--json"], timeout).get("envs"))
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise CondaExecutableError(
+                f"'{exe} info --json' used up the {timeout:g} s allowed "
+                "(raise conda.executable_timeout, or unset conda.conda_executable)"
+            )
+        envs = _strings(_run(exe, ["env", "list", "--json"], left).get("envs"))
     return {
         "root_prefix": root if isinstance(root, str) else None,
         "envs_dirs": envs_dirs,
