@@ -169,6 +169,9 @@ def test_bad_arguments() -> None:
 
 
 async def test_launch_ipykernel_tcp(jupyter_env: Path, reaper: list[KernelManager]) -> None:
+    from kernel_mgmt import connection
+
+    reserved, entries = set(connection._reserved), _my_registry_entries()
     launcher = SubprocessKernelLauncher(IPYKERNEL, kernel_name="spec/python3", kernel_id="my-id")
     info, km = await launcher.launch()
     reaper.append(km)
@@ -190,10 +193,15 @@ async def test_launch_ipykernel_tcp(jupyter_env: Path, reaper: list[KernelManage
         with socket.socket() as s, pytest.raises(OSError):
             s.bind(("127.0.0.1", info[name]))
     assert await km.is_alive()
+    assert {str(info[n]) for n in PORT_NAMES} <= _my_registry_entries()  # held meanwhile
     await km.kill()
+    await km.kill()  # quiet the second time
     await km.cleanup()
     assert not cf.exists()
     assert list(jupyter_env.iterdir()) == []
+    # Nothing else left behind: the ports' reservations (here and in the per-user registry).
+    assert set(connection._reserved) == reserved
+    assert _my_registry_entries() == entries
 
 
 async def test_launch_ipykernel_ipc(jupyter_env: Path, reaper: list[KernelManager]) -> None:
@@ -380,8 +388,12 @@ async def test_finder_launches_pyimport_kernel(
 ) -> None:
     info, km = await finder.launch("pyimport/kernel")
     reaper.append(km)
+    cf = Path(km.connection_file)
+    assert cf.parent == jupyter_env and stat.S_IMODE(cf.stat().st_mode) == 0o600
+    assert read_connection_file(str(cf)) == info and len(info["key"]) == 64
     reply = await asyncio.to_thread(kernel_info, info)
     assert reply["status"] == "ok" and reply["implementation"] == "ipython"
+    assert await asyncio.to_thread(heartbeat, info) == b"ping"
     await km.kill()
     await km.cleanup()
     assert list(jupyter_env.iterdir()) == []
@@ -495,3 +507,124 @@ async def test_failed_launches_release_their_ports(
         await SubprocessKernelLauncher(script_kernel("pass"), kernel_name="spec/k").launch()
     assert set(connection._reserved) == reserved
     assert _my_registry_entries() == entries
+
+
+# -- the seed's documented API (jupyter_kernel_mgmt 0.5.1 docs, 1.2, 7.1-7.4, 8.4-8.5) --------
+
+
+async def test_seed_launcher_and_manager_api(jupyter_env: Path, tmp_path: Path) -> None:
+    """Sections 8.4-8.5 as documented, with only ``jupyter_kernel_mgmt`` → ``kernel_mgmt``."""
+    import signal
+
+    from kernel_mgmt.managerabc import KernelManagerABC
+    from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
+    from kernel_mgmt.subproc.manager import KernelManager
+
+    # SubprocessKernelLauncher(kernel_cmd, cwd, extra_env=None, ip=None, launch_params=None)
+    launcher = SubprocessKernelLauncher(IPYKERNEL, str(tmp_path), None, None, None)
+    ports = launcher.make_ports()  # "Randomly select available ports for each of port_names"
+    assert set(ports) == set(PORT_NAMES) and len(set(ports.values())) == 5
+    from kernel_mgmt.connection import release_ports
+
+    release_ports(list(ports.values()))
+    # "Generates a JSON config file, including the selection of random ports."
+    connection_file, connection_info = launcher.make_connection_file()
+    try:
+        assert read_connection_file(connection_file) == connection_info
+        cmd = launcher.format_kernel_cmd(connection_file, kernel_resource_dir=None)
+        assert cmd == [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file]
+        assert launcher.build_popen_kwargs(connection_file)["args"] == cmd
+        assert list(launcher.files_to_cleanup(connection_file, connection_info)) == [
+            connection_file
+        ]
+    finally:
+        os.unlink(connection_file)
+        release_ports([connection_info[n] for n in PORT_NAMES])
+
+    # "async launch(): The main method to launch a kernel. Returns (connection_info,
+    # kernel_manager)"
+    connection_info, manager = await launcher.launch()
+    try:
+        assert isinstance(manager, KernelManager) and isinstance(manager, KernelManagerABC)
+        assert manager.kernel_id
+        assert await manager.is_alive() is True
+        assert (await asyncio.to_thread(kernel_info, connection_info))["status"] == "ok"
+        await manager.interrupt()  # idle ipykernel ignores SIGINT
+        await manager.signal(signal.SIGTERM)
+        assert await manager.wait() is False  # "False if it exited (like is_alive())"
+        assert await manager.is_alive() is False
+        await manager.kill()  # already gone: quiet
+    finally:
+        await manager.kill()
+        await manager.cleanup()
+    assert list(jupyter_env.iterdir()) == []
+
+
+async def test_seed_provider_finder_and_client_flow(jupyter_env: Path) -> None:
+    """The 7.1 provider example and the 7.2 / 1.2 launch-and-connect snippet, as written in the
+    seed docs (asyncio.coroutine, gone from Python 3.11, replaced by a plain generator)."""
+    from kernel_mgmt import KernelManager  # the seed's `from jupyter_kernel_mgmt import ...`
+    from kernel_mgmt.client import IOLoopKernelClient
+    from kernel_mgmt.discovery import KernelFinder, KernelProviderBase
+    from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
+
+    async def my_launch_method(cwd, launch_params, kernel_cmd, extra_env):  # type: ignore[no-untyped-def]
+        return await SubprocessKernelLauncher(
+            kernel_cmd=kernel_cmd, cwd=cwd, extra_env=extra_env, launch_params=launch_params
+        ).launch()
+
+    class OblongKernelProvider(KernelProviderBase):
+        id = "oblong"
+
+        def find_kernels(self):  # type: ignore[no-untyped-def]
+            yield (
+                "standard",
+                {
+                    "display_name": "Oblong (standard)",
+                    "language": {"name": "oblong"},
+                    "argv": IPYKERNEL,
+                },
+            )
+            yield (
+                "rounded",
+                {
+                    "display_name": "Oblong (rounded)",
+                    "language": {"name": "oblong"},
+                    "argv": IPYKERNEL,
+                },
+            )
+
+        async def launch(self, name, cwd=None, launch_params=None):  # type: ignore[no-untyped-def]
+            if name == "standard":
+                rounded = "0"
+            elif name == "rounded":
+                rounded = "1"
+            else:
+                raise ValueError("Unknown kernel %s" % name)  # noqa: UP031 - the seed's code
+            return await my_launch_method(
+                cwd=cwd,
+                launch_params=launch_params,
+                kernel_cmd=IPYKERNEL,
+                extra_env={"ROUNDED": rounded},
+            )
+
+    kf = KernelFinder([OblongKernelProvider()])
+    names = [name for name, attributes in kf.find_kernels()]
+    assert sorted(names) == ["oblong/rounded", "oblong/standard"]
+
+    connect_info, manager = await kf.launch("oblong/rounded")
+    assert isinstance(manager, KernelManager)
+    client = IOLoopKernelClient(connect_info, manager=manager)
+    try:
+        await asyncio.wait_for(client.wait_for_ready(), timeout=TIMEOUT)
+        reply = await client.execute("import os; x = os.environ['ROUNDED']")
+        assert reply.content["status"] == "ok"
+        reply = await client.execute("", user_expressions={"x": "x"})
+        assert reply.content["user_expressions"]["x"]["data"]["text/plain"] == "'1'"
+        await client.shutdown_or_terminate()
+    finally:
+        await client.close()
+        await manager.kill()
+        await manager.cleanup()
+    assert await manager.is_alive() is False
+    assert list(jupyter_env.iterdir()) == []

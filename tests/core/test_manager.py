@@ -322,3 +322,69 @@ async def test_seed_popen_forms(tmp_path: Path) -> None:
         await proc.wait()
     await km.cleanup()
     assert not f.exists()
+
+
+def _execute(
+    info: dict[str, Any], code: str, user_expressions: dict[str, str], timeout: float = TIMEOUT
+) -> dict[str, Any]:
+    """Run *code* on the kernel's shell channel (our protocol layer); return the reply content."""
+    session = Session(info["key"], info["signature_scheme"])
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    try:
+        sock.connect(channel_url(info, "shell"))
+        content = {"code": code, "silent": False, "user_expressions": user_expressions}
+        request = session.send(sock, "execute_request", content)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sock.poll(int((deadline - time.monotonic()) * 1000) + 1):
+                reply = session.recv(sock)
+                if reply and reply.parent_header.get("msg_id") == request.msg_id:
+                    return reply.content
+        raise TimeoutError(f"no execute_reply to {code!r}")
+    finally:
+        sock.close()
+
+
+async def test_interrupt_reaches_sleep_children_of_a_spec_kernel(
+    jupyter_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reaper: list[KernelManager]
+) -> None:
+    """The seed's own test: a kernel (ipykernel from a kernelspec, launched through the finder)
+    starts several ``sleep`` processes; one interrupt() makes every one of them die of SIGINT,
+    while the kernel itself survives and keeps answering."""
+    import json
+    import shutil
+
+    from kernel_mgmt.discovery import KernelFinder
+
+    sleep = shutil.which("sleep")
+    if sleep is None:  # pragma: no cover - coreutils are everywhere this suite runs
+        pytest.skip("no `sleep` program on PATH")
+    spec_dir = tmp_path / "path" / "kernels" / "signaltest"
+    spec_dir.mkdir(parents=True)
+    argv = ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "Signal test", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "spec")
+    finder = KernelFinder.from_entrypoints(timeout=TIMEOUT)
+    info, km = await finder.launch("spec/signaltest")
+    reaper.append(km)
+    n = 5
+    start = (
+        f"import subprocess\nchildren = [subprocess.Popen([{sleep!r}, '60']) for _ in range({n})]"
+    )
+    reply = await asyncio.to_thread(
+        _execute, info, start, {"polls": "[c.poll() for c in children]"}
+    )
+    assert reply["status"] == "ok", reply
+    assert reply["user_expressions"]["polls"]["data"]["text/plain"] == repr([None] * n)
+    await km.interrupt()
+    check = "codes = [c.wait(10) for c in children]"
+    reply = await asyncio.to_thread(_execute, info, check, {"codes": "codes"})
+    assert reply["status"] == "ok", reply
+    assert reply["user_expressions"]["codes"]["data"]["text/plain"] == repr([-signal.SIGINT] * n)
+    assert await km.is_alive()
+    await km.kill()
+    await km.cleanup()
+    assert list(jupyter_env.iterdir()) == []

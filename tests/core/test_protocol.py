@@ -171,6 +171,32 @@ def test_protocol_module_imports_nothing_heavy() -> None:
     assert out.stdout.strip() == ""
 
 
+def test_protocol_import_is_stdlib_only_by_importtime() -> None:
+    """``python -X importtime``: importing the protocol loads only the standard library (no
+    asyncio, zmq, uuid or platform either) and kernel_mgmt's own light package root."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import kernel_mgmt.protocol"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.startswith("import time:")]
+    names = [ln.rsplit("|", 1)[1].strip() for ln in lines[1:]]  # first line is the heading
+    assert "kernel_mgmt.protocol" in names
+    ours = names[names.index("site") + 1 :]  # what the import added to a started interpreter
+    top = {name.split(".")[0] for name in ours}
+    foreign = sorted(t for t in top if t not in sys.stdlib_module_names and t != "kernel_mgmt")
+    assert foreign == []
+    assert {m for m in ours if m.startswith("kernel_mgmt")} == {
+        "kernel_mgmt",
+        "kernel_mgmt._version",
+        "kernel_mgmt.protocol",
+    }
+    heavy = {"asyncio", "zmq", "pluggy", "jsonschema", "uuid", "platform", "socket", "threading"}
+    assert top & heavy == set()
+
+
 def test_send_and_recv_over_real_sockets(ours: Session, theirs: JCSession) -> None:
     ctx = zmq.Context()
     router = ctx.socket(zmq.ROUTER)
@@ -196,3 +222,144 @@ def test_send_and_recv_over_real_sockets(ours: Session, theirs: JCSession) -> No
         router.close()
         dealer.close()
         ctx.term()
+
+
+# -- messages signed by jupyter_client, then damaged: each rejected with its own exception ----
+
+
+def _theirs_frames(theirs: JCSession) -> list[bytes]:
+    msg = theirs.msg("execute_request", {"code": "1"}, metadata={"m": 1})
+    return theirs.serialize(msg, ident=[b"peer"])
+
+
+@pytest.mark.parametrize("index", [3, 4, 5, 6], ids=["header", "parent", "metadata", "content"])
+def test_theirs_tampered_in_any_signed_frame_is_rejected(theirs: JCSession, index: int) -> None:
+    frames = _theirs_frames(theirs)
+    assert frames[1] == DELIM
+    frames[index] = frames[index].replace(b"}", b',"x":1}', 1)  # still valid JSON
+    with pytest.raises(SignatureError, match="does not match"):
+        Session(key=KEY).deserialize(frames)
+
+
+def test_theirs_with_forged_or_case_changed_signature_is_rejected(theirs: JCSession) -> None:
+    frames = _theirs_frames(theirs)
+    for forged in (frames[2].upper(), frames[2][:-1], b"0" * 64, b"not hex at all"):
+        with pytest.raises(SignatureError):
+            Session(key=KEY).deserialize([*frames[:2], forged, *frames[3:]])
+    Session(key=KEY).deserialize(frames)  # the intact one is accepted
+
+
+def test_theirs_replayed_is_rejected(theirs: JCSession, ours: Session) -> None:
+    frames = _theirs_frames(theirs)
+    ours.deserialize(frames)
+    with pytest.raises(ReplayedMessage, match="replayed"):
+        ours.deserialize(list(frames))
+    # A fresh message from the same peer is still fine: replay protection is per signature.
+    ours.deserialize(_theirs_frames(theirs))
+
+
+def test_theirs_unsigned_is_rejected_when_keyed(ours: Session) -> None:
+    unkeyed = JCSession(key=b"")
+    frames = unkeyed.serialize(unkeyed.msg("execute_request", {"code": "1"}))
+    with pytest.raises(SignatureError, match="not signed"):
+        ours.deserialize(frames)
+
+
+@pytest.mark.parametrize("keep", range(6))
+def test_theirs_truncated_is_malformed(theirs: JCSession, keep: int) -> None:
+    frames = _theirs_frames(theirs)  # [ident, DELIM, sig, 4 JSON frames]
+    with pytest.raises(MalformedMessage):
+        Session(key=KEY).deserialize(frames[: 1 + keep])
+
+
+def test_truncated_inside_a_frame(theirs: JCSession) -> None:
+    frames = _theirs_frames(theirs)
+    cut = [*frames[:-1], frames[-1][:-3]]
+    with pytest.raises(SignatureError):  # with a key: the signature no longer matches
+        Session(key=KEY).deserialize(cut)
+    plain = JCSession(key=b"")
+    frames = plain.serialize(plain.msg("execute_request", {"code": "1"}))
+    with pytest.raises(MalformedMessage, match="content frame is not valid JSON"):
+        Session().deserialize([*frames[:-1], frames[-1][:-3]])
+
+
+def test_theirs_rejects_our_tampered_and_replayed(ours: Session) -> None:
+    """The reference implementation agrees with us about what is damaged."""
+
+    def jc() -> JCSession:
+        return JCSession(key=KEY.encode(), signature_scheme="hmac-sha256")
+
+    frames = ours.serialize(ours.msg("execute_request", {"code": "1"}))
+    bad = [*frames[:-1], b'{"code": "2"}']
+    with pytest.raises(ValueError, match="Invalid Signature"):
+        jc().deserialize(jc().feed_identities(bad)[1])
+    theirs = jc()
+    theirs.deserialize(theirs.feed_identities(frames)[1])
+    with pytest.raises(ValueError, match="Duplicate Signature"):
+        theirs.deserialize(theirs.feed_identities(frames)[1])
+
+
+def test_forged_copy_does_not_poison_replay_history(ours: Session) -> None:
+    """Only verified signatures are remembered: a tampered copy carrying a genuine signature,
+    arriving first, must not make the genuine message look replayed (jupyter_client records
+    the signature before checking it)."""
+    frames = Session(key=KEY).serialize(ours.msg("execute_request", {"code": "1"}))
+    with pytest.raises(SignatureError):
+        ours.deserialize([*frames[:-1], b'{"code": "2"}'])
+    assert ours.deserialize(frames).content == {"code": "1"}
+
+
+def test_deeply_nested_json_is_malformed_not_a_crash() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(MalformedMessage, match="nested too deeply"):
+        Session().deserialize([DELIM, b"", deep, b"{}", b"{}", b"{}"])
+
+
+def test_a_bad_message_does_not_break_the_receiving_loop(ours: Session) -> None:
+    """Garbage, forged and replayed messages each raise a ProtocolError; the next good one
+    on the same socket is received normally."""
+    from kernel_mgmt.protocol import ProtocolError
+
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    dealer = ctx.socket(zmq.DEALER)
+    try:
+        router.linger = dealer.linger = 0
+        port = router.bind_to_random_port("tcp://127.0.0.1")
+        dealer.connect(f"tcp://127.0.0.1:{port}")
+        good = Session(key=KEY).serialize(ours.msg("kernel_info_request"))
+        sends = [
+            [b"garbage"],
+            [DELIM, b"", b"{}"],
+            Session(key="e" * 64).serialize(ours.msg("execute_request", {"code": "x"})),
+            good,
+            good,  # replayed
+        ]
+        for frames in sends:
+            dealer.send_multipart(frames)
+        outcomes = []
+        for _ in sends:
+            assert router.poll(5000)
+            try:
+                outcomes.append(ours.recv(router).msg_type)  # type: ignore[union-attr]
+            except ProtocolError as e:
+                outcomes.append(type(e).__name__)
+        assert outcomes == [
+            "MalformedMessage",
+            "MalformedMessage",
+            "SignatureError",
+            "kernel_info_request",
+            "ReplayedMessage",
+        ]
+    finally:
+        router.close()
+        dealer.close()
+        ctx.term()
+
+
+def test_str_keys_are_utf8_as_jupyter_client_reads_them() -> None:
+    key = "clé-" + "0" * 60  # a connection file's key is text; jupyter_client encodes it utf-8
+    ours, theirs = Session(key=key), JCSession(key=key.encode("utf-8"))
+    got = theirs.deserialize(theirs.feed_identities(ours.serialize(ours.msg("status")))[1])
+    assert got["msg_type"] == "status"
+    assert ours.deserialize(theirs.serialize(theirs.msg("status"))).msg_type == "status"

@@ -189,7 +189,7 @@ class Session:
         username: str | None = None,
         check_replay: bool = True,
     ) -> None:
-        self.key: bytes = key.encode("ascii") if isinstance(key, str) else bytes(key)
+        self.key: bytes = key.encode("utf-8") if isinstance(key, str) else bytes(key)
         if signature_scheme not in _SCHEMES:
             raise ValueError(
                 f"unsupported signature_scheme {signature_scheme!r}; "
@@ -296,6 +296,8 @@ class Session:
                 value = _decode(part.decode("utf-8"))
             except ValueError as e:  # includes UnicodeDecodeError and JSONDecodeError
                 raise MalformedMessage(f"{name} frame is not valid JSON: {e}") from None
+            except RecursionError:  # "[[[[..." nested past the decoder's limit
+                raise MalformedMessage(f"{name} frame is JSON nested too deeply") from None
             if type(value) is not dict:
                 raise MalformedMessage(f"{name} frame is a JSON {type(value).__name__}, not object")
             decoded.append(value)
