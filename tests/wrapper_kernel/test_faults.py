@@ -160,46 +160,99 @@ def test_bad_frames_are_dropped(raw_kernel, channel):
     assert "signature" in out  # dropped and logged
 
 
-def test_kernel_exits_when_launching_process_dies(tmp_path):
+def _wait_heartbeat(info, timeout=20.0):
+    """Block until the kernel is serving: its heartbeat echoes."""
+    ctx = zmq.Context()
+    hb = ctx.socket(zmq.REQ)
+    hb.setsockopt(zmq.LINGER, 0)
+    hb.connect(f"tcp://127.0.0.1:{info['hb_port']}")
+    hb.send(b"ping")
+    try:
+        assert hb.poll(int(timeout * 1000)), "kernel never answered its heartbeat"
+    finally:
+        hb.close(0)
+        ctx.term()
+
+
+# How the launcher starts the kernel (it prints the kernel's pid on its stdout):
+LAUNCHERS = {
+    # The kernel is the launcher's child.
+    "direct": (
+        "p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)\n"
+        "print(p.pid, flush=True)\n"
+    ),
+    # Through a shell that outlives the launcher (as an environment activator would): the
+    # kernel's parent stays alive, JPY_PARENT_PID (set by jupyter_client and kernel_mgmt's
+    # launchers) names the launcher.
+    "wrapper-shell": (
+        "env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))\n"
+        "cmd = shlex.join(argv) + ' & echo $!; wait'\n"
+        "p = subprocess.Popen(['sh', '-c', cmd], env=env, stdout=subprocess.PIPE, stderr=log)\n"
+        "print(int(p.stdout.readline()), flush=True)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("how", list(LAUNCHERS))
+def test_kernel_exits_when_launching_process_dies(tmp_path, how):
     """The launcher is SIGKILLed (no chance to clean up): the kernel notices and exits."""
     from kernel_mgmt.connection import write_connection_file
 
     path, info = write_connection_file(str(tmp_path / "kernel.json"))
+    log = tmp_path / "kernel.log"
     launcher_code = (
-        "import subprocess, sys, time\n"
-        f"p = subprocess.Popen({[*KERNEL_ARGV['wk-echo'], '-f', path]!r})\n"
-        "print(p.pid, flush=True)\n"
-        "time.sleep(60)\n"
+        "import os, shlex, subprocess, sys, time\n"
+        f"argv = {[*KERNEL_ARGV['wk-echo'], '-f', path]!r}\n"
+        f"log = open({str(log)!r}, 'wb')\n" + LAUNCHERS[how] + "time.sleep(60)\n"
     )
+    env = {k: v for k, v in os.environ.items() if k != "JPY_PARENT_PID"}
     launcher = subprocess.Popen(
-        [sys.executable, "-c", launcher_code], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", launcher_code], stdout=subprocess.PIPE, text=True, env=env
     )
     kernel = None
     try:
-        kernel_pid = int(launcher.stdout.readline())
-        kernel = psutil.Process(kernel_pid)
-        # Wait until the kernel is serving (its heartbeat echoes) before killing the parent.
-        ctx = zmq.Context()
-        hb = ctx.socket(zmq.REQ)
-        hb.setsockopt(zmq.LINGER, 0)
-        hb.connect(f"tcp://127.0.0.1:{info['hb_port']}")
-        hb.send(b"ping")
-        try:
-            assert hb.poll(20000), "kernel never answered its heartbeat"
-        finally:
-            hb.close(0)
-            ctx.term()
+        kernel = psutil.Process(int(launcher.stdout.readline()))
+        _wait_heartbeat(info)  # serving, before the launcher dies
         launcher.kill()
         launcher.wait(10)
         t0 = time.monotonic()
         kernel.wait(timeout=10)  # raises psutil.TimeoutExpired if the kernel lingers
         assert time.monotonic() - t0 < 5
+        assert "exited; shutting down" in log.read_text()
     finally:
         launcher.stdout.close()
         if launcher.poll() is None:
             launcher.kill()
             launcher.wait(10)
         if kernel is not None and kernel.is_running():
+            kernel.kill()
+
+
+def test_kernel_exits_when_launcher_died_before_it_started(tmp_path):
+    """A launcher that dies while the kernel is still importing: the kernel exits at once."""
+    from kernel_mgmt.connection import write_connection_file
+
+    path, _ = write_connection_file(str(tmp_path / "kernel.json"))
+    log = tmp_path / "kernel.log"
+    launcher_code = (
+        "import os, subprocess\n"
+        f"argv = {[*KERNEL_ARGV['wk-echo'], '-f', path]!r}\n"
+        "env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))\n"
+        f"log = open({str(log)!r}, 'wb')\n"
+        # The kernel must not hold our stdout pipe open, or run() below waits for it.
+        "p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)\n"
+        "print(p.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    launcher = subprocess.run(
+        [sys.executable, "-c", launcher_code], capture_output=True, text=True, timeout=30
+    )
+    kernel = psutil.Process(int(launcher.stdout))
+    try:
+        kernel.wait(timeout=10)
+        assert "launching process (JPY_PARENT_PID)" in log.read_text()
+    finally:
+        if kernel.is_running():
             kernel.kill()
 
 
@@ -250,3 +303,35 @@ def test_base_exceptions_from_handlers_are_error_replies(raw_kernel):
     reply, _ = k.execute("6*7")
     assert reply.content["status"] == "ok"
     assert k.proc.poll() is None
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polling"])
+def test_parent_watch_notices_a_dead_launcher(monkeypatch, pidfd):
+    """The watch on JPY_PARENT_PID, with Linux pidfds and with the polling used elsewhere."""
+    import select
+
+    from wrapper_kernel.server import _ParentWatch
+
+    if not pidfd:
+
+        def no_pidfd(pid):
+            raise OSError("pidfd_open is not available")
+
+        monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    watch = _ParentWatch(os.getppid(), str(launcher.pid))
+    try:
+        assert watch.needs_polling is not pidfd
+        assert watch.gone(()) is None
+        launcher.kill()
+        launcher.wait(10)
+        ready = select.select(list(watch.fds), [], [], 5)[0] if pidfd else []
+        gone = watch.gone(ready)
+        assert gone == f"launching process (JPY_PARENT_PID) {launcher.pid}"
+    finally:
+        watch.close()
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait(10)
+    # A JPY_PARENT_PID that names no process: the launcher died before we started.
+    assert "JPY_PARENT_PID" in (_ParentWatch(os.getppid(), str(launcher.pid)).gone(()) or "")

@@ -302,3 +302,48 @@ def test_failed_bind_releases_its_resources():
                 KernelServer(dict(info), path)
             before = before or open_fds()  # after the first try: zmq's one-time fds exist
         assert open_fds() == before
+
+
+def _imported_modules(importtime_log: str) -> set[str]:
+    """Module names from ``python -X importtime`` output (``import time: self | cum | name``)."""
+    names = set()
+    for line in importtime_log.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":  # the header line
+                names.add(name)
+    return names
+
+
+@pytest.mark.parametrize("module", ["wrapper_kernel.examples.echo", "wrapper_kernel.examples.plot"])
+def test_startup_imports_with_importtime(tmp_path, module):
+    """``python -X importtime``: start-up to the first reply imports no IPython/jsonschema/pluggy.
+
+    The kernel runs under ``-X importtime`` until it has answered kernel_info (and, for echo,
+    an execute); every import it made shows in its stderr.
+    """
+    k = RawKernel([sys.executable, "-X", "importtime", "-m", module], tmp_path)
+    try:
+        k.wait_ready()
+        if module.endswith("echo"):
+            reply, _ = k.execute("hello")
+            assert reply.content["status"] == "ok"
+    finally:
+        k.close()
+    modules = _imported_modules(k.stderr)
+    assert "zmq" in modules and "wrapper_kernel.kernelbase" in modules, k.stderr[-2000:]
+    tops = {m.split(".")[0] for m in modules}
+    heavy = {"IPython", "ipykernel", "jsonschema", "pluggy", "traitlets", "tornado", "numpy"}
+    assert not heavy & tops, sorted(heavy & tops)
+    assert "zmq.asyncio" not in modules
+
+
+def test_plot_extra_declares_numpy_and_matplotlib():
+    """``wrapper-kernel[plot]`` brings numpy and matplotlib; the base package does not."""
+    from importlib.metadata import requires
+
+    reqs = requires("wrapper-kernel") or []
+    plot = {r.split(";")[0].strip() for r in reqs if "extra ==" in r and "plot" in r}
+    base = {r.split(";")[0].strip() for r in reqs if "extra ==" not in r}
+    assert {"numpy", "matplotlib"} <= plot, reqs
+    assert not any(r.startswith(("numpy", "matplotlib")) for r in base), reqs

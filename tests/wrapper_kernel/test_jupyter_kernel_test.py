@@ -1,6 +1,15 @@
-"""jupyter_kernel_test's conformance suite against our kernels (real jupyter_client peers)."""
+"""jupyter_kernel_test's conformance suite against our kernels (real jupyter_client peers).
+
+The echo kernels run the tests an echo kernel can pass; the others are skipped with a reason
+naming what echo lacks. The Python-evaluating test kernel must run *every* test: there a skip,
+even of one ``subTest`` (history's tail/range/search), is recorded as a failure.
+"""
 
 from __future__ import annotations
+
+import sys
+import unittest
+from typing import Any
 
 import jupyter_kernel_test as jkt
 import pytest
@@ -12,6 +21,58 @@ def _jupyter(jupyter_dirs):
     return jupyter_dirs
 
 
+#: What an echo kernel cannot do, by jupyter_kernel_test test name.
+ECHO_LACKS = {
+    "test_execute_stderr": "writes nothing to stderr",
+    "test_is_complete": "has no is_complete (it answers 'unknown')",
+    "test_pager": "has no pager",
+    "test_error": "never raises an error",
+    "test_execute_result": "has no execute_result",
+    "test_display_data": "has no display_data",
+    "test_history": "keeps no history",
+    "test_inspect": "has no inspection",
+    "test_clear_output": "never clears output",
+}
+
+
+def echo_kernel_tests(cls: type) -> type:
+    """Skip, with a reason, the tests for what an echo kernel does not do."""
+    for name, lacks in ECHO_LACKS.items():
+        reason = f"the echo kernel {lacks}; TestPythonKernel runs {name}"
+        setattr(cls, name, unittest.skip(reason)(lambda self: None))
+    return cls
+
+
+class _SkipIsFailure:
+    """A unittest result proxy that records a skip (of the test or a subTest) as a failure."""
+
+    def __init__(self, result: Any, case: unittest.TestCase) -> None:
+        self._result = result
+        self._case = case
+
+    def addSkip(self, test: Any, reason: str) -> None:
+        try:
+            raise AssertionError(
+                f"{type(self._case).__name__} must run every jupyter_kernel_test test, "
+                f"but {test} was skipped: {reason}"
+            )
+        except AssertionError:
+            self._result.addFailure(self._case, sys.exc_info())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._result, name)
+
+
+class NoSkips:
+    """Mixin for a ``unittest.TestCase``: no jupyter_kernel_test test may be skipped."""
+
+    def run(self, result: Any = None) -> Any:
+        if result is None:
+            return super().run(result)  # type: ignore[misc]
+        return super().run(_SkipIsFailure(result, self))  # type: ignore[misc]
+
+
+@echo_kernel_tests
 class TestEchoKernel(jkt.KernelTests):
     """The shipped echo kernel, for what an echo kernel supports."""
 
@@ -22,20 +83,22 @@ class TestEchoKernel(jkt.KernelTests):
     completion_samples = [{"text": "pri", "matches": []}]  # no completion: an empty list
 
 
-class TestEchoKernelIopubWelcome(jkt.IopubWelcomeTests):
+class TestEchoKernelIopubWelcome(NoSkips, jkt.IopubWelcomeTests):
     kernel_name = "wk-echo"
     support_iopub_welcome = True
 
 
+@echo_kernel_tests
 class TestSeedEchoKernel(jkt.KernelTests):
     """The seed's EchoKernel, verbatim but for its imports."""
 
     kernel_name = "wk-seed-echo"
     language_name = "no-op"  # the seed gives no language_info name: `language` stands in
     code_hello_world = "hello, world"
+    completion_samples = [{"text": "pri", "matches": []}]  # the base's default: no matches
 
 
-class TestPythonKernel(jkt.KernelTests):
+class TestPythonKernel(NoSkips, jkt.KernelTests):
     """A small Python-evaluating kernel on our base class: every test must run and pass."""
 
     kernel_name = "wk-py"
@@ -63,6 +126,28 @@ class TestPythonKernel(jkt.KernelTests):
     code_clear_output = "clear_output()"
 
 
-class TestPythonKernelIopubWelcome(jkt.IopubWelcomeTests):
+class TestPythonKernelIopubWelcome(NoSkips, jkt.IopubWelcomeTests):
     kernel_name = "wk-py"
     support_iopub_welcome = True
+
+
+def test_python_kernel_runs_every_conformance_test():
+    """The conformance areas the issue names all exist as tests the Python kernel runs."""
+    names = {n for n in dir(TestPythonKernel) if n.startswith("test_")}
+    areas = [
+        "stdout",
+        "stderr",
+        "completion",
+        "is_complete",
+        "pager",
+        "error",
+        "execute_result",
+        "display_data",
+        "history",
+        "inspect",
+        "clear_output",
+        "kernel_info",
+    ]
+    missing = [a for a in areas if not any(n.endswith(a) for n in names)]
+    assert not missing, f"jupyter_kernel_test has no test for {missing}"
+    assert "test_recv_iopub_welcome_msg" in dir(TestPythonKernelIopubWelcome)

@@ -9,6 +9,9 @@ import time
 import pytest
 from jupyter_client.manager import KernelManager
 
+from kernel_mgmt.client_base import KernelClient
+from kernel_mgmt.subproc.launcher import SubprocessIPCKernelLauncher, SubprocessKernelLauncher
+
 
 @pytest.fixture(autouse=True)
 def _jupyter(jupyter_dirs):
@@ -94,7 +97,6 @@ def test_nbclient_echo():
 
 @pytest.mark.parametrize("kernel_name", ["wk-plot", "wk-seed-plot"])
 def test_nbclient_plot(kernel_name):
-    pytest.importorskip("matplotlib", reason="the plot kernel needs the [plot] extra")
     from nbclient import NotebookClient
 
     nb = _notebook(kernel_name, ["y = sin(x)\ny = x**2 / 10"])
@@ -109,7 +111,6 @@ def test_nbclient_plot(kernel_name):
 
 
 def test_nbclient_plot_error_is_a_cell_error():
-    pytest.importorskip("matplotlib", reason="the plot kernel needs the [plot] extra")
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -120,14 +121,10 @@ def test_nbclient_plot_error_is_a_cell_error():
 
 async def test_kernel_mgmt_client(tmp_path):
     """Our own asyncio client and subprocess launcher against the echo kernel."""
-    client_mod = pytest.importorskip("kernel_mgmt.client_base", reason="client not built")
-    launcher_mod = pytest.importorskip("kernel_mgmt.subproc.launcher", reason="not built")
     cmd = [sys.executable, "-m", "wrapper_kernel.examples.echo", "-f", "{connection_file}"]
-    launcher = launcher_mod.SubprocessKernelLauncher(
-        cmd, cwd=str(tmp_path), interrupt_mode="message"
-    )
+    launcher = SubprocessKernelLauncher(cmd, cwd=str(tmp_path), interrupt_mode="message")
     info, manager = await launcher.launch()
-    kc = client_mod.KernelClient(info, manager=manager)
+    kc = KernelClient(info, manager=manager)
     try:
         ready = await kc.wait_for_ready(timeout=30)
         assert ready.content["implementation"] == "Echo"
@@ -146,13 +143,11 @@ async def test_kernel_mgmt_client(tmp_path):
 
 async def test_kernel_mgmt_client_over_ipc(tmp_path):
     """The same over ipc:// sockets (kernel_mgmt's SubprocessIPCKernelLauncher)."""
-    client_mod = pytest.importorskip("kernel_mgmt.client_base", reason="client not built")
-    launcher_mod = pytest.importorskip("kernel_mgmt.subproc.launcher", reason="not built")
     cmd = [sys.executable, "-m", "wrapper_kernel.examples.echo", "-f", "{connection_file}"]
-    launcher = launcher_mod.SubprocessIPCKernelLauncher(cmd, cwd=str(tmp_path))
+    launcher = SubprocessIPCKernelLauncher(cmd, cwd=str(tmp_path))
     info, manager = await launcher.launch()
     assert info["transport"] == "ipc"
-    kc = client_mod.KernelClient(info, manager=manager)
+    kc = KernelClient(info, manager=manager)
     try:
         await kc.wait_for_ready(timeout=30)
         reply = await kc.execute_interactive("over ipc", output_hook=lambda m: None, timeout=10)
@@ -168,14 +163,12 @@ async def test_kernel_mgmt_client_interrupts(tmp_path, mode):
     """kernel_mgmt's client interrupts a blocking execute (SIGINT to the group, or a message)."""
     import asyncio
 
-    client_mod = pytest.importorskip("kernel_mgmt.client_base", reason="client not built")
-    launcher_mod = pytest.importorskip("kernel_mgmt.subproc.launcher", reason="not built")
     from .conftest import KERNEL_ARGV
 
     cmd = [*KERNEL_ARGV["wk-py"], "-f", "{connection_file}"]
-    launcher = launcher_mod.SubprocessKernelLauncher(cmd, cwd=str(tmp_path), interrupt_mode=mode)
+    launcher = SubprocessKernelLauncher(cmd, cwd=str(tmp_path), interrupt_mode=mode)
     info, manager = await launcher.launch()
-    kc = client_mod.KernelClient(info, manager=manager)
+    kc = KernelClient(info, manager=manager)
     try:
         await kc.wait_for_ready(timeout=30)
         started = asyncio.Event()

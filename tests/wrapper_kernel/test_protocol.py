@@ -178,7 +178,6 @@ def test_input_without_allow_stdin_is_an_error(raw_kernel):
 
 @pytest.mark.parametrize("name", ["wk-seed-plot"])
 def test_seed_plot_mistakes_are_repaired(raw_kernel, name):
-    pytest.importorskip("matplotlib", reason="the seed plot kernel needs matplotlib")
     import base64
 
     k = raw_kernel(name)
@@ -321,3 +320,29 @@ def test_update_display_needs_a_display_id():
 
     with pytest.raises(ValueError, match="display_id"):
         Kernel().display({"text/plain": "x"}, update=True)
+
+
+def test_plot_example_errors_are_error_replies(raw_kernel):
+    """The plot example: a bad line is an error reply naming it; the kernel carries on."""
+    import base64
+
+    k = raw_kernel("wk-plot")
+    reply, iopub = k.execute("y = sin(x")
+    assert reply.content["status"] == "error"
+    assert reply.content["ename"] == "PlotSyntaxError"
+    assert "line 1" in reply.content["evalue"]
+    assert types(iopub).count("error") == 1
+    reply, _ = k.execute("y = x\ny = nosuchfunction(x)", stop_on_error=False)
+    assert reply.content["ename"] == "NameError"
+    reply, iopub = k.execute("y = sin(x)\n\ny = x**2 / 10")  # a blank line is skipped
+    assert reply.content["status"] == "ok"
+    assert [m.content["text"] for m in iopub if m.msg_type == "stream"] == [
+        "Plotting 2 function(s)\n"
+    ]
+    (display,) = [m for m in iopub if m.msg_type == "display_data"]
+    png = base64.b64decode(display.content["data"]["image/png"], validate=True)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    msg = k.send("shell", "complete_request", {"code": "y = arcs", "cursor_pos": 8})
+    c = k.reply("shell", msg).content
+    assert "arcsin" in c["matches"] and c["cursor_start"] == 4
+    assert k.proc.poll() is None

@@ -201,6 +201,68 @@ class IOPubSocket:
             self.socket.close(linger=linger)
 
 
+class _ParentWatch:
+    """Notices when the process that launched the kernel dies, so the kernel exits too.
+
+    Two candidates: our parent process (noted at start-up: once it dies we are reparented and
+    ``getppid()`` no longer names it), and ``JPY_PARENT_PID``, the pid jupyter_client and
+    kernel_mgmt's launchers put in the kernel's environment. The latter also covers a launcher
+    that died before we started, and one that started us through a wrapper (a shell, an
+    environment activator) that outlives it. Linux gives a pidfd that becomes readable at exit;
+    elsewhere the pids are polled.
+    """
+
+    def __init__(self, ppid: int, jpy_parent: str | None) -> None:
+        pids = [ppid] if ppid > 1 else []
+        try:
+            jpy = int(jpy_parent or 0)
+        except ValueError:
+            jpy = 0
+        if jpy > 1 and jpy != ppid and jpy != os.getpid():
+            pids.append(jpy)
+        self.ppid = ppid
+        self.pids: dict[int, int | None] = {}  # pid -> pidfd (None: poll)
+        self._dead: int | None = None
+        for pid in pids:
+            try:
+                self.pids[pid] = os.pidfd_open(pid)
+            except ProcessLookupError:
+                self._dead = pid  # already gone
+            except (AttributeError, OSError):  # no pidfd here (macOS, old Linux): poll
+                self.pids[pid] = None
+        self.fds = {fd: pid for pid, fd in self.pids.items() if fd is not None}
+        self.needs_polling = any(fd is None for fd in self.pids.values())
+
+    def gone(self, events: Any) -> str | None:
+        """A description of the launcher that died, if one did (``events``: ready fds)."""
+        dead = self._dead
+        for pid, fd in self.pids.items():
+            if dead is not None:
+                break
+            if fd is not None:
+                if fd in events:
+                    dead = pid
+            elif pid != self.ppid:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    dead = pid
+                except OSError:  # alive, owned by someone else
+                    pass
+        # Our parent: reparenting is the sure sign (also when its pid was reused).
+        if dead is None and self.ppid in self.pids and os.getppid() != self.ppid:
+            dead = self.ppid
+        if dead is None:
+            return None
+        what = "parent process" if dead == self.ppid else "launching process (JPY_PARENT_PID)"
+        return f"{what} {dead}"
+
+    def close(self) -> None:
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 class KernelServer:
     """Binds the five channels of a connection file and serves one kernel on them."""
 
@@ -249,6 +311,9 @@ class KernelServer:
         self._sig_seq = 0  # SIGINT bytes seen by the control thread
         self._handled_seq = 0  # _sig_seq when the Python-level handler last ran
         self._main_ident = threading.main_thread().ident
+        #: The process that launched us, noted before binding: if it dies before the control
+        #: thread watches it, we are reparented and getppid() no longer names it.
+        self.parent_pid = os.getppid()
         self.ctx = zmq.Context()
         try:
             self._bind()
@@ -468,11 +533,15 @@ class KernelServer:
         poller.register(iopub_fd, zmq.POLLIN)
         poller.register(self._cwake_r, zmq.POLLIN)
         poller.register(self._sig_r, zmq.POLLIN)
-        parent_fd, ppid = self._watch_parent()
-        if parent_fd is not None:
-            poller.register(parent_fd, zmq.POLLIN)
-        timeout = None if parent_fd is not None or ppid <= 1 else self.parent_poll_ms
+        watch = _ParentWatch(self.parent_pid, os.environ.get("JPY_PARENT_PID"))
+        for fd in watch.fds:
+            poller.register(fd, zmq.POLLIN)
+        timeout = self.parent_poll_ms if watch.needs_polling else None
         self.iopub.check_subscriptions()
+        gone = watch.gone(())  # a launcher that died while we started
+        if gone:
+            _warn(f"{gone} exited; shutting down")
+            self.stop()
         try:
             while not self._stopping:
                 wait = timeout
@@ -490,8 +559,9 @@ class KernelServer:
                         kernel._dispatch_control(msg)
                 if iopub_fd in events:
                     self.iopub.check_subscriptions()
-                if ppid > 1 and (parent_fd in events or os.getppid() != ppid):
-                    _warn(f"parent process {ppid} exited; shutting down")
+                gone = watch.gone(events)
+                if gone:
+                    _warn(f"{gone} exited; shutting down")
                     self.stop()
         except zmq.ContextTerminated:
             pass
@@ -501,8 +571,7 @@ class KernelServer:
             self.stop()
         finally:
             control.close(linger=1000)
-            if parent_fd is not None:
-                os.close(parent_fd)
+            watch.close()
             self._control_done.set()
         # Watchdog: a do_execute that ignores the interrupt must not keep the process alive.
         if not self._main_done.wait(self.shutdown_grace):
@@ -547,17 +616,6 @@ class KernelServer:
             if self._main_ident is not None:
                 signal.pthread_kill(self._main_ident, signal.SIGINT)
         self._recheck_at = time.monotonic() + self.RESIGNAL_INTERVAL
-
-    def _watch_parent(self) -> tuple[int | None, int]:
-        """An fd that becomes readable when our parent exits (Linux pidfd), and its pid."""
-        ppid = os.getppid()
-        if ppid <= 1:  # started by init or a detached launcher: nothing to watch
-            return None, ppid
-        try:
-            fd = os.pidfd_open(ppid)
-        except (AttributeError, OSError):
-            return None, ppid
-        return fd, ppid
 
     # -- called from the kernel ---------------------------------------------------------------
 
