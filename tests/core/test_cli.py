@@ -105,6 +105,24 @@ def test_version_and_help(capsys: pytest.CaptureFixture) -> None:
     assert main([]) == 2  # no command: help, non-zero
 
 
+def test_help_everywhere_as_commands() -> None:
+    """--help on every command line a user types, as real processes (exit 0, usage on stdout)."""
+    for cmd, usage in [
+        ([os.path.join(BIN, "kernel-mgmt"), "--help"], "usage: kernel-mgmt"),
+        ([os.path.join(BIN, "kernel-mgmt"), "list", "-h"], "usage: kernel-mgmt list"),
+        ([os.path.join(BIN, "kernel-mgmt"), "providers", "--help"], "usage: kernel-mgmt providers"),
+        ([sys.executable, "-m", "kernel_mgmt", "--help"], "usage: kernel-mgmt"),
+        (
+            [sys.executable, "-m", "kernel_mgmt.discovery", "--help"],
+            "usage: python -m kernel_mgmt.discovery",
+        ),
+    ]:
+        out = run(*cmd)
+        assert (out.returncode, out.stdout.startswith(usage)) == (0, True), (cmd, out.stderr)
+    out = run(sys.executable, "-m", "kernel_mgmt.discovery", "--bogus")
+    assert out.returncode == 2 and "unrecognized arguments: --bogus" in out.stderr
+
+
 def test_run_help_when_runner_exists(capsys: pytest.CaptureFixture) -> None:
     pytest.importorskip("kernel_mgmt.runner", reason="runner.py is written by another builder")
     with pytest.raises(SystemExit) as info:
@@ -133,6 +151,19 @@ def test_list_hot_path_stays_light(specs: Path) -> None:
     for heavy in ("jsonschema", "zmq", "zmq.asyncio", "asyncio", "ipykernel", "IPython"):
         assert heavy not in imported, heavy
     assert "kernel_mgmt.kernelspec" in imported  # the spec provider did load
+    # Every installed provider (as a user runs it): none may drag the heavy modules in.
+    env = {k: v for k, v in os.environ.items() if k != "KERNEL_MGMT_PROVIDERS"}
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "kernel_mgmt", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    for heavy in ("jsonschema", "zmq", "zmq.asyncio", "asyncio", "ipykernel", "IPython"):
+        assert heavy not in imported, heavy
 
 
 def test_problems_go_to_stderr_once(tmp_path: Path, specs: Path) -> None:

@@ -97,6 +97,10 @@ def test_env_file_must_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         ("[providers]\ndeny = ['Has/Slash']\n", "providers.deny.0", "does not match"),
         ("[Conda]\nx = 1\n", "Conda", "not a provider id"),
         ("conda = 3\n", "conda", "not of type 'object'"),
+        ("[providers.timeouts]\nconda = 'long'\n", "providers.timeouts.conda", "'number'"),
+        ("[providers.timeouts]\nconda = -2\n", "providers.timeouts.conda", "less than or"),
+        ("[providers.timeouts]\nBad_Id = 2\n", "providers.timeouts.Bad_Id", "not a provider"),
+        ("[providers]\ntimeouts = 5\n", "providers.timeouts", "not of type 'object'"),
     ],
 )
 def test_invalid_file_names_file_and_key(
@@ -137,6 +141,15 @@ def test_from_entrypoints_reads_config_and_passes_it(tmp_path: Path, monkeypatch
     statuses = {p.id: p.status for p in finder.providers}
     assert statuses["spec"] == "ok"
     assert statuses["pyimport"] == "disabled"
+
+
+def test_per_provider_timeouts_from_a_file(tmp_path: Path, monkeypatch) -> None:
+    explicit = write(
+        tmp_path / "c.toml", "[providers]\ntimeout = 4\n[providers.timeouts]\nconda = 30.5\n"
+    )
+    monkeypatch.setenv("KERNEL_MGMT_CONFIG", explicit)
+    finder = KernelFinder.from_entrypoints(entry_points=[])
+    assert (finder.timeout_for("conda"), finder.timeout_for("spec")) == (30.5, 4.0)
 
 
 def test_bad_config_fails_from_entrypoints(tmp_path: Path, monkeypatch) -> None:
@@ -184,6 +197,9 @@ def test_env_file_that_is_a_directory(tmp_path: Path, monkeypatch: pytest.Monkey
         ({"timeout": True}, "providers.timeout"),
         ({"allow": "spec"}, "providers.allow"),  # a string would match by substring
         ({"deny": ["spec", 3]}, "providers.deny"),
+        ({"timeouts": 5}, "providers.timeouts"),
+        ({"timeouts": {"conda": "long"}}, "providers.timeouts.conda"),
+        ({"timeouts": {"conda": 0}}, "providers.timeouts.conda"),
     ],
 )
 def test_config_given_in_code_is_checked_too(section: dict, key: str) -> None:

@@ -348,6 +348,38 @@ def test_timeout_from_config(release: threading.Event) -> None:
     assert ids(finder) == []
 
 
+def test_timeout_per_provider(release: threading.Event) -> None:
+    """``[providers.timeouts]`` gives one provider more (or less) time than the default."""
+
+    def sleeper(seconds: float) -> Callable[[], Any]:
+        def load() -> Any:
+            mod = types.ModuleType("sleeper")
+
+            @hookimpl
+            def find_kernels():
+                release.wait(seconds)
+                yield "k", {"display_name": "K", "language": "x"}
+
+            mod.find_kernels = find_kernels
+            return mod
+
+        return load
+
+    config = {"providers": {"timeout": 0.3, "timeouts": {"patient": 10, "quick": 0.1}}}
+    finder = KernelFinder.from_entrypoints(
+        config,
+        entry_points=[
+            FakeEntryPoint("patient", sleeper(0.6)),  # slower than the default, allowed to be
+            FakeEntryPoint("quick", sleeper(30)),
+            FakeEntryPoint("plain", sleeper(30)),
+        ],
+    )
+    assert (finder.timeout_for("patient"), finder.timeout_for("plain")) == (10.0, 0.3)
+    assert ids(finder) == ["patient/k"]
+    assert "longer than 0.1 s" in status(finder, "quick").reason
+    assert "longer than 0.3 s" in status(finder, "plain").reason
+
+
 # -- the entry-point scanner ----------------------------------------------------------------
 
 

@@ -66,6 +66,7 @@ def test_read_keeps_unknown_keys(tmp_path: Path) -> None:
         ({"argv": ["x"], "language": "x"}, "missing required key 'display_name'"),
         ({**GOOD, "language": 3}, "'language' must be a string"),
         ({**GOOD, "interrupt_mode": "sigint"}, "'interrupt_mode'"),
+        ({**GOOD, "interrupt_mode": None}, "'interrupt_mode'"),
         ({**GOOD, "env": {"A": 1}}, "'env'"),
         ({**GOOD, "metadata": []}, "'metadata' must be an object"),
         ({**GOOD, "metadata": {"launch_parameter_schema": True}}, "launch_parameter_schema"),
@@ -81,6 +82,14 @@ def test_invalid_specs_name_the_file(tmp_path: Path, spec, fragment: str) -> Non
     if not isinstance(spec, str):  # the schema agrees with the light check
         with pytest.raises(InvalidKernelSpec):
             validate_kernel_spec(spec, "p")
+
+
+def test_interrupt_mode_any_case_as_jupyter_client(tmp_path: Path) -> None:
+    """jupyter_client's interrupt_mode is case-insensitive: "Message" is read as "message"."""
+    d = make(tmp_path, "k", {**GOOD, "interrupt_mode": "Message"})
+    assert read_kernel_spec(str(d))["interrupt_mode"] == "message"
+    write_kernel_spec(str(tmp_path / "out"), {**GOOD, "interrupt_mode": "SIGNAL"})
+    assert json.loads((tmp_path / "out" / "kernel.json").read_text())["interrupt_mode"] == "signal"
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -120,6 +120,27 @@ def test_parity_outside_a_virtualenv(env, tmp_path, user_site, conda) -> None:
     assert ours() == reference()
 
 
+@pytest.mark.parametrize("login", ["owner", "someone-else", "no-terminal"])
+@pytest.mark.parametrize("in_venv", [True, False])
+def test_parity_of_the_venv_ownership_check(env, login, in_venv) -> None:
+    """jupyter_core prefers the env path in a venv the *login* user owns (by name, so under
+    sudo the invoking user decides), else falls back to the effective uid."""
+    import pwd
+
+    owner = pwd.getpwuid(os.stat(os.path.realpath(sys.prefix)).st_uid).pw_name
+
+    def getlogin() -> str:
+        if login == "no-terminal":
+            raise OSError(6, "No such device or address")
+        return owner if login == "owner" else "someone-else"
+
+    env.setattr(os, "getlogin", getlogin)
+    if not in_venv:
+        env.setattr(sys, "base_prefix", sys.prefix)
+    assert ours() == reference()
+    assert paths.prefer_environment_over_user() is (in_venv and login != "someone-else")
+
+
 def test_parity_with_another_prefix(env, tmp_path) -> None:
     prefix = tmp_path / "prefix"
     prefix.mkdir()

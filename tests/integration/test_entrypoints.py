@@ -33,46 +33,90 @@ version = "1.2.0"
 dependencies = ["kernel-mgmt"]
 
 [project.scripts]
-oblong-kernel = "oblong_provider:main"
+oblong-kernel = "oblong_launch:oblong_kernel"
 
 [tool.hatch.build.targets.wheel]
-include = ["oblong_provider.py"]
+include = ["oblong_provider.py", "oblong_launch.py"]
 
 [project.entry-points.kernel_mgmt]
 # The name before the '=' is the provider id; it names a class: the finder instantiates it.
 oblong = "oblong_provider:OblongKernelProvider"
 """
 
-# The seed's example (docs chapter 7.1), on asyncio instead of @asyncio.coroutine.
+# The seed's example (docs chapter 7.1) as printed there, but for the import lines and one
+# line Python 3.11 no longer has: `@asyncio.coroutine` above find_kernels (removed from
+# asyncio; without it find_kernels is the plain generator it always behaved as).
 OBLONG_MODULE = """
-from shutil import which
-
+# oblong_provider.py
+import asyncio
 from kernel_mgmt.discovery import KernelProviderBase
-
+from kernel_mgmt import KernelManager
+from shutil import which
+from oblong_launch import my_launch_method  # the seed leaves this helper to the reader
 
 class OblongKernelProvider(KernelProviderBase):
-    id = "oblong"
+    id = 'oblong'
 
-    async def find_kernels(self):
-        if not which("oblong-kernel"):
-            return  # Check it's available
-        yield "standard", {
-            "display_name": "Oblong (standard)",
-            "language": {"name": "oblong"},
-            "argv": ["oblong-kernel"],
+    def find_kernels(self):
+        if not which('oblong-kernel'):
+            return # Check it's available
+
+        # Two variants - for a real kernel, these could be something like
+        # different conda environments.
+        yield 'standard', {
+            'display_name': 'Oblong (standard)',
+            'language': {'name': 'oblong'},
+            'argv': ['oblong-kernel'],
         }
-        yield "rounded", {
-            "display_name": "Oblong (rounded)",
-            "language": {"name": "oblong"},
-            "argv": ["oblong-kernel"],
+        yield 'rounded', {
+            'display_name': 'Oblong (rounded)',
+            'language': {'name': 'oblong'},
+            'argv': ['oblong-kernel'],
         }
 
     async def launch(self, name, cwd=None, launch_params=None):
-        raise ValueError("oblong kernels are imaginary")
+        if name == 'standard':
+            return await my_launch_method(cwd=cwd, launch_params=launch_params,
+                                          kernel_cmd=['oblong-kernel'],
+                                          extra_env={'ROUNDED': '0'})
+        elif name == 'rounded':
+            return await my_launch_method(cwd=cwd, launch_params=launch_params,
+                                          kernel_cmd=['oblong-kernel'],
+                                          extra_env={'ROUNDED': '1'})
+        else:
+            raise ValueError("Unknown kernel %s" % name)
+"""
+
+OBLONG_LAUNCH = """
+import os
+
+from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
 
 
-def main():
-    print("oblong")
+async def my_launch_method(**kwargs):
+    return await SubprocessKernelLauncher(**kwargs).launch()
+
+
+def oblong_kernel():
+    # An imaginary kernel (the seed's argv passes no connection file): it records how it
+    # was started and exits.
+    with open("oblong-ran.txt", "w") as f:
+        f.write(os.environ.get("ROUNDED", "unset"))
+"""
+
+# Launch through the finder in the venv, as docs chapter 7.2 does.
+OBLONG_LAUNCH_SCRIPT = """
+import asyncio, sys
+from kernel_mgmt.discovery import KernelFinder
+
+async def main():
+    kf = KernelFinder.from_entrypoints()
+    connect_info, manager = await kf.launch("oblong/rounded", cwd=sys.argv[1])
+    still_alive = await manager.wait(timeout=60)
+    await manager.cleanup()
+    print(still_alive, manager.returncode, connect_info["transport"])
+
+asyncio.run(main())
 """
 
 BROKEN_PYPROJECT = """
@@ -221,7 +265,12 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
 def full_venv(venv: Venv, tmp_path_factory: pytest.TempPathFactory) -> Venv:
     src = tmp_path_factory.mktemp("packages")
     oblong = write_package(
-        src / "oblong", {"pyproject.toml": OBLONG_PYPROJECT, "oblong_provider.py": OBLONG_MODULE}
+        src / "oblong",
+        {
+            "pyproject.toml": OBLONG_PYPROJECT,
+            "oblong_provider.py": OBLONG_MODULE,
+            "oblong_launch.py": OBLONG_LAUNCH,
+        },
     )
     broken = write_package(
         src / "broken", {"pyproject.toml": BROKEN_PYPROJECT, "km_broken.py": BROKEN_MODULE}
@@ -237,7 +286,8 @@ def full_venv(venv: Venv, tmp_path_factory: pytest.TempPathFactory) -> Venv:
         str(ROOT / "packages" / "provider-pyimport"),
     )
     config = src / "config.toml"
-    config.write_text("[providers]\ntimeout = 1.5\n")
+    # broken-hang gets its own, shorter timeout: [providers.timeouts] read from a real file.
+    config.write_text("[providers]\ntimeout = 1.5\n[providers.timeouts]\nbroken-hang = 1\n")
     venv.env["KERNEL_MGMT_CONFIG"] = str(config)
     venv.state = "full"  # type: ignore[attr-defined]
     return venv
@@ -281,7 +331,7 @@ def test_third_party_providers_listed(full_venv: Venv) -> None:
         "km_broken_no_such_module",
         "'broken-raise' (km-broken-providers 0.0.7): find_kernels raised RuntimeError: "
         "cannot reach the cluster",
-        "'broken-hang' (km-broken-providers 0.0.7): find_kernels took longer than 1.5 s",
+        "'broken-hang' (km-broken-providers 0.0.7): find_kernels took longer than 1 s",
         "'no/slashes'",
         "'nodisplay': 'display_name' must be a string",
         "duplicate provider id 'oblong'",
@@ -289,6 +339,18 @@ def test_third_party_providers_listed(full_venv: Venv) -> None:
         assert needle in problems, needle
     dup = next(p for p in data["problems"] if "duplicate" in p)
     assert "kernel-mgmt-oblong 1.2.0" in dup and "km-broken-providers 0.0.7" in dup
+
+
+def test_seed_oblong_provider_launches(full_venv: Venv, tmp_path: Path) -> None:
+    """Docs 7.1/7.2: the seed's class launches its kernel with its extra_env, in its cwd."""
+    script = tmp_path / "launch_oblong.py"
+    script.write_text(textwrap.dedent(OBLONG_LAUNCH_SCRIPT))
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    out = full_venv.run(full_venv.python, str(script), str(cwd), KERNEL_MGMT_PROVIDERS="oblong")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "0", "tcp"]
+    assert (cwd / "oblong-ran.txt").read_text() == "1"  # ROUNDED=1: the 'rounded' variant
 
 
 def test_providers_command(full_venv: Venv) -> None:

@@ -112,7 +112,7 @@ def test_broken_specs_skipped_with_one_warning(jp: Path, caplog: pytest.LogCaptu
 
 def test_parity_with_jupyter_kernelspec_list(jp: Path, tmp_path: Path) -> None:
     make(jp, "alpha", env={"X": "1"}, metadata={"debugger": True})
-    make(jp, "Beta", interrupt_mode="message")
+    make(jp, "Beta", interrupt_mode="Message")  # any case, as jupyter_client reads it
     make(tmp_path / "data", "beta", display_name="shadowed")
     make(tmp_path / "data", "gamma.v2")
     make(jp, "broken", "{")

@@ -13,6 +13,9 @@ Example::
     deny = ["pyimport"]         # never load these
     timeout = 10                # seconds each provider may take per hook call
 
+    [providers.timeouts]        # per provider id, overriding `timeout` for that provider
+    conda = 30
+
     [conda]                     # one free-form table per provider id, given to that provider
     envs_dirs = ["/opt/envs"]
 
@@ -70,6 +73,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
                     "description": "Seconds per provider hook call.",
                     "type": "number",
                     "exclusiveMinimum": 0,
+                },
+                "timeouts": {
+                    "description": "Seconds per hook call for one provider id (overrides timeout).",
+                    "type": "object",
+                    "propertyNames": {"pattern": _ID_PATTERN},
+                    "additionalProperties": {"type": "number", "exclusiveMinimum": 0},
                 },
             },
             "additionalProperties": False,
@@ -139,9 +148,10 @@ def validate_config(config: Mapping[str, Any], path: str | None = None) -> None:
         return
     parts = [str(p) for p in error.absolute_path]
     if "propertyNames" in error.absolute_schema_path:
-        # The offending table name is the instance itself.
+        # The offending key is the instance itself.
+        what = "section name" if not parts else "key"
         parts.append(str(error.instance))
-        problem = f"section name {error.instance!r} is not a provider id ({_ID_PATTERN})"
+        problem = f"{what} {error.instance!r} is not a provider id ({_ID_PATTERN})"
     elif error.validator == "additionalProperties" and error.validator_value is False:
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         parts.extend(extra[:1])
@@ -198,6 +208,13 @@ def load_config(paths: Iterable[str] | None = None) -> dict[str, Any]:
     return merged
 
 
+def _check_seconds(value: Any, key: str) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+    ):
+        raise ConfigError(None, key, f"must be a number > 0, not {value!r}")
+
+
 def providers_section(config: Mapping[str, Any]) -> dict[str, Any]:
     """The ``[providers]`` table of ``config`` (empty when absent), its values checked.
 
@@ -209,11 +226,15 @@ def providers_section(config: Mapping[str, Any]) -> dict[str, Any]:
     section = config.get("providers", {})
     if not isinstance(section, Mapping):
         raise ConfigError(None, "providers", "must be a table (a mapping)")
-    timeout = section.get("timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-    ):
-        raise ConfigError(None, "providers.timeout", f"must be a number > 0, not {timeout!r}")
+    _check_seconds(section.get("timeout"), "providers.timeout")
+    timeouts = section.get("timeouts")
+    if timeouts is not None:
+        if not isinstance(timeouts, Mapping):
+            raise ConfigError(
+                None, "providers.timeouts", "must be a table of provider id = seconds"
+            )
+        for pid, seconds in timeouts.items():
+            _check_seconds(seconds, f"providers.timeouts.{pid}")
     for key in ("allow", "deny"):
         ids = section.get(key)
         if ids is not None and (

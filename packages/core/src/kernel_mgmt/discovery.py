@@ -520,6 +520,10 @@ class KernelFinder:
     subclasses, which are instantiated) or a mapping ``{provider_id: provider}``. The id of a
     listed provider is its ``id`` attribute, or for a module its name without the
     ``kernel_mgmt_provider_`` prefix. Use :meth:`from_entrypoints` to load installed providers.
+
+    Each provider's hook calls (import, ``load_config``, ``find_kernels``) run under a timeout:
+    ``timeout`` here, else ``[providers] timeout`` in the config (default 10 s);
+    ``[providers.timeouts]`` sets it for single provider ids (``conda = 30``).
     """
 
     def __init__(
@@ -531,9 +535,11 @@ class KernelFinder:
     ) -> None:
         self.config: dict[str, Any] = dict(config or {})
         section = providers_section(self.config)
+        #: Default seconds per hook call of a provider.
         self.timeout = float(
             timeout if timeout is not None else section.get("timeout", DEFAULT_TIMEOUT)
         )
+        self._timeouts = {k: float(v) for k, v in (section.get("timeouts") or {}).items()}
         self._pm = _PluginManager(hookspecs.PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
         self._providers: dict[str, _Provider] = {}
@@ -551,6 +557,10 @@ class KernelFinder:
             if not pid:
                 raise TypeError(f"cannot tell the provider id of {obj!r}: give it an 'id'")
             self._add(ProviderInfo(id=pid), obj)
+
+    def timeout_for(self, provider_id: str) -> float:
+        """Seconds one hook call of ``provider_id`` may take (its own, else the default)."""
+        return self._timeouts.get(provider_id, self.timeout)
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -658,14 +668,15 @@ class KernelFinder:
                 )
                 continue
             owners[ep.name] = (ep, info)
+            timeout = self.timeout_for(ep.name)
             try:
                 obj = _run_with_timeout(
                     lambda ep=ep: self._instantiate(ep.load()),
-                    self.timeout,
+                    timeout,
                     f"kernel_mgmt-load-{ep.name}",
                 )
             except ProviderTimeout:
-                self._fail(info, f"importing {info.value} took longer than {self.timeout:g} s")
+                self._fail(info, f"importing {info.value} took longer than {timeout:g} s")
                 continue
             except BaseException as e:
                 if isinstance(e, KeyboardInterrupt):
@@ -731,15 +742,16 @@ class KernelFinder:
         if unknown:
             self._report(info, f"ignoring unknown hooks: {', '.join(sorted(unknown))}")
         if "load_config" in impls:
+            timeout = self.timeout_for(info.id)
             try:
                 _run_with_timeout(
                     lambda: _call_impl(impls["load_config"], config=self.config),
-                    self.timeout,
+                    timeout,
                     f"kernel_mgmt-config-{info.id}",
                 )
             except ProviderTimeout:
                 self._pm.unregister(obj)
-                self._fail(info, f"load_config took longer than {self.timeout:g} s")
+                self._fail(info, f"load_config took longer than {timeout:g} s")
                 return
             except (Exception, SystemExit) as e:  # sys.exit() in a provider must not end the app
                 self._pm.unregister(obj)
@@ -787,7 +799,7 @@ class KernelFinder:
         with self._lock:
             job = provider.busy
             if job is not None and not job.done():
-                if time.monotonic() - job.started < self.timeout:
+                if time.monotonic() - job.started < self.timeout_for(provider.id):
                     return job  # concurrent finds and cold launches share one call
                 stuck = True
             else:
@@ -815,11 +827,12 @@ class KernelFinder:
 
     def _process_find(self, provider: _Provider, job: _Job) -> list[tuple[str, dict[str, Any]]]:
         info = provider.info
+        timeout = self.timeout_for(provider.id)
         try:
-            records = job.result(job.started + self.timeout - time.monotonic())
+            records = job.result(job.started + timeout - time.monotonic())
         except ProviderTimeout:
             info.status = "failed"
-            info.reason = f"find_kernels took longer than {self.timeout:g} s"
+            info.reason = f"find_kernels took longer than {timeout:g} s"
             self._report(info, info.reason)
             return []
         except (Exception, SystemExit) as e:  # sys.exit() in a provider must not end the app
@@ -987,6 +1000,14 @@ class KernelFinder:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m kernel_mgmt.discovery``: print every kernel type id, one a line."""
+    import argparse  # the seed's command takes no options, but answers --help
+
+    parser = argparse.ArgumentParser(
+        prog="python -m kernel_mgmt.discovery",
+        description="Print the id of every kernel type from every installed provider, one a "
+        "line (the seed's command; `kernel-mgmt list` shows a table).",
+    )
+    parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         finder = KernelFinder.from_entrypoints()
     except ConfigError as e:

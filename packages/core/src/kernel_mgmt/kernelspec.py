@@ -150,10 +150,14 @@ def _check(spec: Any, path: str | None) -> dict[str, Any]:
             if value is None and key not in spec:
                 raise InvalidKernelSpec(path, f"missing required key {key!r}")
             raise InvalidKernelSpec(path, f"{key!r} must be a string")
-    if "interrupt_mode" in spec and spec["interrupt_mode"] not in INTERRUPT_MODES:
-        raise InvalidKernelSpec(
-            path, f"'interrupt_mode' must be 'signal' or 'message', not {spec['interrupt_mode']!r}"
-        )
+    mode = spec.get("interrupt_mode", "signal")
+    if mode not in INTERRUPT_MODES:
+        # jupyter_client accepts any case ("Signal"): so do we, storing the canonical form.
+        if type(mode) is not str or mode.lower() not in INTERRUPT_MODES:
+            raise InvalidKernelSpec(
+                path, f"'interrupt_mode' must be 'signal' or 'message', not {mode!r}"
+            )
+        spec["interrupt_mode"] = mode.lower()
     env = spec.get("env")  # JSON object keys are always strings: check the values
     if env is not None and (type(env) is not dict or any(type(v) is not str for v in env.values())):
         raise InvalidKernelSpec(path, "'env' must be an object mapping names to strings")
@@ -344,9 +348,9 @@ def write_kernel_spec(dest_dir: str, spec: Mapping[str, Any]) -> str:
     :raises InvalidKernelSpec: when ``spec`` does not follow the format (nothing is written).
     """
     path = os.path.join(dest_dir, KERNEL_FILE)
-    _check(dict(spec), path)
+    checked = _check(dict(spec), path)
     try:  # serialised first: a value JSON cannot hold must not leave a half-written file
-        data = json.dumps(dict(spec), indent=1, sort_keys=True) + "\n"
+        data = json.dumps(checked, indent=1, sort_keys=True) + "\n"
     except (TypeError, ValueError) as e:
         raise InvalidKernelSpec(path, f"cannot be written as JSON: {e}") from e
     os.makedirs(dest_dir, exist_ok=True)

@@ -77,6 +77,14 @@ def _do_i_own(path: str) -> bool:
     p = os.path.realpath(path)
     while not os.path.exists(p) and os.path.dirname(p) != p:
         p = os.path.dirname(p)
+    # First by name against the login name, as jupyter_core does (under sudo the login user,
+    # not root, decides); getlogin() fails without a controlling terminal: then by uid.
+    try:
+        import pwd  # POSIX only; a builtin module, cheap to import
+
+        return pwd.getpwuid(os.stat(p).st_uid).pw_name == os.getlogin()
+    except Exception:
+        pass
     if hasattr(os, "geteuid"):
         try:
             return os.stat(p).st_uid == os.geteuid()
