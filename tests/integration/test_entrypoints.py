@@ -257,7 +257,20 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
     assert out.returncode == 0, out.stderr
     env = Venv(root / "env", root / "home")
     env.pip(str(ROOT / "packages" / "core"))
-    env.state = "core-only"  # type: ignore[attr-defined]
+    # What core alone does, recorded now, before full_venv installs providers into this venv:
+    # test_core_alone checks it whatever order the tests run in.
+    env.core_alone = {  # type: ignore[attr-defined]
+        "import": env.run(
+            env.python,
+            "-c",
+            "import kernel_mgmt, kernel_mgmt.discovery, kernel_mgmt.kernelspec, kernel_mgmt.cli",
+        ),
+        "import spec": env.run(env.python, "-c", "import kernel_mgmt_provider_spec"),
+        "list": env.kernel_mgmt("list"),
+        "list --json": env.kernel_mgmt("list", "--json"),
+        "providers --json": env.kernel_mgmt("providers", "--json"),
+        "discovery": env.run(env.python, "-m", "kernel_mgmt.discovery"),
+    }
     return env
 
 
@@ -289,29 +302,19 @@ def full_venv(venv: Venv, tmp_path_factory: pytest.TempPathFactory) -> Venv:
     # broken-hang gets its own, shorter timeout: [providers.timeouts] read from a real file.
     config.write_text("[providers]\ntimeout = 1.5\n[providers.timeouts]\nbroken-hang = 1\n")
     venv.env["KERNEL_MGMT_CONFIG"] = str(config)
-    venv.state = "full"  # type: ignore[attr-defined]
     return venv
 
 
 def test_core_alone(venv: Venv) -> None:
-    if venv.state != "core-only":  # type: ignore[attr-defined]
-        pytest.skip("runs first in file order, before providers are installed into the venv")
-    out = venv.run(
-        venv.python,
-        "-c",
-        "import kernel_mgmt, kernel_mgmt.discovery, kernel_mgmt.kernelspec, kernel_mgmt.cli",
-    )
-    assert out.returncode == 0, out.stderr
-    assert sh(venv.python, "-c", "import kernel_mgmt_provider_spec", env=venv.env).returncode != 0
-    out = venv.kernel_mgmt("list")
-    assert (out.returncode, out.stdout) == (0, ""), out.stderr
-    assert "No kernel types found" in out.stderr
-    out = venv.kernel_mgmt("list", "--json")
-    assert json.loads(out.stdout) == {"kernels": {}, "problems": []}
-    out = venv.kernel_mgmt("providers", "--json")
-    assert (out.returncode, json.loads(out.stdout)) == (0, [])
-    out = venv.run(venv.python, "-m", "kernel_mgmt.discovery")
-    assert (out.returncode, out.stdout) == (0, "")
+    out = venv.core_alone  # type: ignore[attr-defined]
+    assert out["import"].returncode == 0, out["import"].stderr
+    assert out["import spec"].returncode != 0  # no provider came along with core
+    assert (out["list"].returncode, out["list"].stdout) == (0, ""), out["list"].stderr
+    assert "No kernel types found" in out["list"].stderr
+    assert json.loads(out["list --json"].stdout) == {"kernels": {}, "problems": []}
+    providers = out["providers --json"]
+    assert (providers.returncode, json.loads(providers.stdout)) == (0, [])
+    assert (out["discovery"].returncode, out["discovery"].stdout) == (0, "")
 
 
 def test_third_party_providers_listed(full_venv: Venv) -> None:
