@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import signal
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from kernel_mgmt.client import BlockingKernelClient, ClientInThread, KernelDied, LoopThread
 from kernel_mgmt.connection import write_connection_file
+from kernel_mgmt.hl import start_kernel_blocking
 from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
 
 IPYKERNEL = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -265,3 +267,179 @@ def test_requests_keep_their_order(bkc):
         bkc.execute("a += 100", reply=False, idle_timeout=5)
         r = bkc.execute("pass", user_expressions={"a": "a"}, timeout=10)
         assert r.content["user_expressions"]["a"]["data"]["text/plain"] == str(i + 100)
+
+
+@pytest.fixture(params=["pyimport/kernel", "spec/python3"])
+def typed_bkc(request, jupyter_dirs, tmp_path, monkeypatch):
+    """A ready blocking client of a kernel started through the finder (start_kernel_blocking):
+    the pyimport provider (signal interrupts) and a kernelspec with interrupt_mode message."""
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "pyimport,spec")
+    d = tmp_path / "path" / "kernels" / "python3"
+    d.mkdir(parents=True)
+    spec = {
+        "argv": IPYKERNEL,
+        "display_name": "P3",
+        "language": "python",
+        "interrupt_mode": "message",
+    }
+    (d / "kernel.json").write_text(json.dumps(spec))
+    km, kc = start_kernel_blocking(request.param, startup_timeout=30)
+    try:
+        yield kc
+    finally:
+        kc.shutdown_or_terminate(timeout=2)
+        kc.close()
+    assert km.returncode is not None
+
+
+def _sleep_started(kc):
+    """Send a 30 s sleep; return once the kernel is in it (its print arrived)."""
+    printed = threading.Event()
+
+    def on_iopub(msg):
+        if msg.msg_type == "stream" and "sleeping" in msg.content.get("text", ""):
+            printed.set()
+
+    kc.add_handler(on_iopub, "iopub")
+    code = "import time; print('sleeping', flush=True); time.sleep(30)"
+    msg_id = kc.execute(code, reply=False, stop_on_error=False)
+    assert printed.wait(20), "the kernel never started the sleep"
+    kc.remove_handler(on_iopub)
+    return msg_id
+
+
+def test_finder_kernel_blocking_requests_output_input_interrupt_kill(typed_bkc, capsys):
+    """Through pyimport/kernel and spec/python3 with the blocking client: every request
+    type's reply, execute_interactive output, input() via the stdin hook, an interrupt of
+    time.sleep(30) within 2 s, and SIGKILL failing a pending request within 2 s."""
+    kc = typed_bkc
+    replies = {
+        "execute": kc.execute("a = 6 * 7", timeout=10),
+        "complete": kc.complete("import o", timeout=10),
+        "inspect": kc.inspect("a", timeout=10),
+        "history": kc.history(hist_access_type="tail", n=5, timeout=10),
+        "kernel_info": kc.kernel_info(timeout=10),
+        "comm_info": kc.comm_info(timeout=10),
+        "is_complete": kc.is_complete("if a:", timeout=10),
+    }
+    for name, reply in replies.items():
+        assert reply.msg_type == f"{name}_reply"
+    assert replies["inspect"].content["found"]
+    assert replies["is_complete"].content["status"] == "incomplete"
+
+    assert kc.execute_interactive("print('out')\na", timeout=30).content["status"] == "ok"
+    assert capsys.readouterr().out == "out\n42\n"
+    reply = kc.execute_interactive(
+        "x = input('x? ')\nprint(x * 2)", stdin_hook=lambda msg: "ab", timeout=30
+    )
+    assert reply.content["status"] == "ok"
+    assert capsys.readouterr().out == "abab\n"
+
+    # The interrupted execution's reply arrives through a handler (the request was sent
+    # with reply=False).
+    replied = threading.Event()
+    got = []
+
+    def on_shell(msg):
+        if msg.msg_type == "execute_reply":
+            got.append(msg)
+            replied.set()
+
+    msg_id = _sleep_started(kc)
+    kc.add_handler(on_shell, "shell")
+    t0 = time.monotonic()
+    result = kc.interrupt()
+    assert replied.wait(5)
+    assert time.monotonic() - t0 < 2
+    kc.remove_handler(on_shell)
+    assert got[0].parent_header["msg_id"] == msg_id
+    assert got[0].content["ename"] == "KeyboardInterrupt"
+    if kc.manager.interrupt_mode == "message":
+        assert result.msg_type == "interrupt_reply"
+    else:
+        assert result is None
+
+    _sleep_started(kc)
+    threading.Timer(0.1, os.kill, (kc.manager.pid, signal.SIGKILL)).start()
+    t0 = time.monotonic()
+    with pytest.raises(KernelDied, match="exit code -9"):
+        kc.kernel_info(timeout=10)  # queued behind the sleep: pending when the kernel dies
+    assert time.monotonic() - t0 < 2
+
+
+def test_default_output_matches_jupyter_client(launched, capsys):
+    """execute_interactive's default output is jupyter_client's, byte for byte, except that
+    a text result or a traceback ends its line (jupyter_client leaves the cursor after it)."""
+    from jupyter_client import BlockingKernelClient as JupyterClient
+
+    thread, info, km = launched
+    ours = BlockingKernelClient(info, manager=km, _loop_thread=thread)
+    theirs = JupyterClient()
+    theirs.load_connection_info(info)
+    theirs.start_channels(hb=False)
+    cells = [
+        "import sys\nprint('out')\nprint('err', file=sys.stderr)\n6 * 7",
+        "from IPython.display import display\ndisplay('shown')\nprint('after')",
+        "1/0",
+    ]
+    try:
+        ours.wait_for_ready(timeout=30)
+        theirs.wait_for_ready(timeout=30)
+        capsys.readouterr()  # the kernel's own start-up warnings
+        for cell in cells:
+            # store_history=False: the same execution count, so the same traceback text.
+            ours.execute_interactive(cell, store_history=False, timeout=30)
+            mine = capsys.readouterr()
+            theirs.execute_interactive(cell, store_history=False, timeout=30)
+            ref = capsys.readouterr()
+            if cell == "1/0":
+                assert mine.err == ref.err + "\n" and "ZeroDivisionError" in ref.err
+            elif cell.endswith("6 * 7"):
+                assert (mine.out, mine.err) == (ref.out + "\n", ref.err) == ("out\n42\n", "err\n")
+            else:
+                assert mine.out == ref.out.replace("'shown'", "'shown'\n") == "'shown'\nafter\n"
+    finally:
+        theirs.stop_channels()
+        ours.shutdown_or_terminate(timeout=2)
+        ours.close()
+
+
+def test_client_in_thread_message_mode_interrupt():
+    """ClientInThread.interrupt() on a kernel with interrupt_mode 'message' sends an
+    interrupt_request on control (the seed sent it on shell, where kernels ignore it)."""
+    thread = LoopThread()
+    launcher = SubprocessKernelLauncher(IPYKERNEL, interrupt_mode="message")
+    info, km = thread.run(launcher.launch(), 30)
+    cit = ClientInThread(info, manager=km)
+    seen = []
+    replied = threading.Event()
+    printed = threading.Event()
+
+    def on_msg(msg, channel):
+        seen.append((channel, msg.msg_type))
+        if msg.msg_type == "stream":
+            printed.set()
+        if msg.msg_type == "execute_reply":
+            seen.append(("ename", msg.content.get("ename")))
+            replied.set()
+
+    cit.start()
+    try:
+        assert cit.kernel_responding.wait(30)
+        cit.add_handler(on_msg, {"shell", "control", "iopub"})
+        cit.execute("import time; print('sleeping', flush=True); time.sleep(30)")
+        assert printed.wait(20)
+        t0 = time.monotonic()
+        cit.interrupt()
+        assert replied.wait(5) and time.monotonic() - t0 < 2
+        assert ("control", "interrupt_reply") in seen
+        assert ("ename", "KeyboardInterrupt") in seen
+    finally:
+        cit.close()
+
+        async def dispose():
+            await km.kill()
+            await km.cleanup()
+
+        thread.run(dispose(), 15)
+        thread.stop()

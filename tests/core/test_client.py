@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -14,6 +15,7 @@ import zmq
 import zmq.asyncio
 
 from kernel_mgmt.client import AsyncKernelClient, IOLoopKernelClient, KernelClient, KernelDied
+from kernel_mgmt.discovery import KernelFinder
 from kernel_mgmt.protocol import Session
 from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
 
@@ -62,12 +64,49 @@ async def client(kernel):
     kc.close()
 
 
+#: Kernel types reached through the real finder: the pyimport provider (interrupt by
+#: signal) and a kernelspec of the spec provider (interrupt_mode "message").
+KERNEL_TYPES = ["pyimport/kernel", "spec/python3"]
+
+
+def write_python3_spec(jupyter_path) -> None:
+    d = jupyter_path / "kernels" / "python3"
+    d.mkdir(parents=True)
+    spec = {
+        "argv": IPYKERNEL,
+        "display_name": "Python 3",
+        "language": "python",
+        "interrupt_mode": "message",
+    }
+    (d / "kernel.json").write_text(json.dumps(spec))
+
+
+@pytest.fixture(params=KERNEL_TYPES)
+async def typed_client(request, jupyter_dirs, tmp_path, monkeypatch):
+    """A ready client of a kernel launched through KernelFinder, for each kernel type."""
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "pyimport,spec")
+    write_python3_spec(tmp_path / "path")
+    info, km = await KernelFinder.from_entrypoints().launch(request.param)
+    kc = KernelClient(info, manager=km)
+    try:
+        await kc.wait_for_ready(timeout=30)
+        yield kc
+    finally:
+        await kc.shutdown_or_terminate(timeout=2)
+        kc.close()
+        await km.kill()
+        await km.cleanup()
+
+
 SLEEP = "import time; print('sleeping', flush=True); time.sleep(30)"
 
 
 async def start_sleep(kc):
     """Execute SLEEP; return its reply future once the kernel is in the sleep (its print
-    arrived), so that an interrupt cannot land before the code runs."""
+    arrived), so that an interrupt cannot land before the code runs.
+
+    ``stop_on_error=False``: after an error ipykernel aborts requests that reach it in the
+    same instant (stop_on_error); the test's next request must not race that window."""
     printed = asyncio.Event()
 
     def on_iopub(msg):
@@ -76,7 +115,7 @@ async def start_sleep(kc):
 
     kc.add_handler(on_iopub, "iopub")
     try:
-        fut = kc.execute(SLEEP)
+        fut = kc.execute(SLEEP, stop_on_error=False)
         await asyncio.wait_for(printed.wait(), 20)
     finally:
         kc.remove_handler(on_iopub)
@@ -125,8 +164,11 @@ async def test_every_request_gets_its_reply(client):
     fut = kc.execute("1")
     assert fut.jupyter_msg_id
     assert (await fut).parent_header["msg_id"] == fut.jupyter_msg_id
+    on_control = []
+    kc.add_handler(lambda msg: on_control.append(msg.msg_type), "control")
     r = await kc.shutdown()
     assert r.msg_type == "shutdown_reply" and r.content["restart"] is False
+    assert on_control == ["shutdown_reply"], "shutdown_request must go on control"
     assert not await kc.manager.wait(10)
 
 
@@ -482,3 +524,64 @@ async def test_shutdown_or_terminate_kills_kernel_ignoring_sigterm(kernel, tmp_p
     kc.close()
     assert km.returncode == -signal.SIGKILL
     assert 0.8 < time.monotonic() - t0 < 4, "expected reply wait + exit wait + SIGTERM wait"
+
+
+async def test_finder_kernel_every_request_output_and_input(typed_client, capsys):
+    """Through pyimport/kernel and spec/python3: each request type gets its own reply,
+    execute_interactive prints, and input() is answered by the stdin hook."""
+    kc = typed_client
+    replies = {
+        "execute": await kc.execute("a = 6 * 7"),
+        "complete": await kc.complete("import o"),
+        "inspect": await kc.inspect("a"),
+        "history": await kc.history(hist_access_type="tail", n=5),
+        "kernel_info": await kc.kernel_info(),
+        "comm_info": await kc.comm_info(),
+        "is_complete": await kc.is_complete("if a:"),
+    }
+    for name, reply in replies.items():
+        assert reply.msg_type == f"{name}_reply"
+        assert reply.content["status"] == "ok" or name == "is_complete", reply.content
+    assert "os" in replies["complete"].content["matches"]
+    assert replies["inspect"].content["found"]
+    assert replies["is_complete"].content["status"] == "incomplete"
+    assert any("a = 6 * 7" in entry[2] for entry in replies["history"].content["history"])
+
+    reply = await kc.execute_interactive("print('out')\na", timeout=30)
+    assert reply.content["status"] == "ok"
+    assert capsys.readouterr().out == "out\n42\n"
+    reply = await kc.execute_interactive(
+        "x = input('x? ')\nprint(x * 2)", stdin_hook=lambda msg: "ab", timeout=30
+    )
+    assert reply.content["status"] == "ok"
+    assert capsys.readouterr().out == "abab\n"
+
+
+async def test_finder_kernel_interrupt_then_sigkill(typed_client, request):
+    """Interrupt of time.sleep(30) gives KeyboardInterrupt within 2 s (message mode: an
+    interrupt_request on control; signal mode: SIGINT); SIGKILL then fails the pending
+    request within 2 s."""
+    kc = typed_client
+    kernel_type = request.node.callspec.params["typed_client"]
+    expected_mode = "message" if kernel_type.startswith("spec/") else "signal"
+    assert kc.manager.interrupt_mode == expected_mode
+    control = []
+    kc.add_handler(lambda msg: control.append(msg.msg_type), "control")
+    fut = await start_sleep(kc)
+    t0 = time.monotonic()
+    result = await kc.interrupt()
+    reply = await asyncio.wait_for(fut, 5)
+    assert time.monotonic() - t0 < 2
+    assert reply.content["ename"] == "KeyboardInterrupt"
+    if kc.manager.interrupt_mode == "message":
+        assert result.msg_type == "interrupt_reply"
+        assert control == ["interrupt_reply"], "interrupt_request must go on control"
+    else:
+        assert result is None and control == []
+
+    fut = await start_sleep(kc)
+    t0 = time.monotonic()
+    os.kill(kc.manager.pid, signal.SIGKILL)
+    with pytest.raises(KernelDied, match="exit code -9"):
+        await asyncio.wait_for(fut, 5)
+    assert time.monotonic() - t0 < 2

@@ -124,7 +124,7 @@ def test_kernelspec_that_exits_fails_fast_with_stderr(jupyter_dirs):
     t0 = time.monotonic()
     with pytest.raises(KernelDied) as exc:
         start_kernel_blocking("spec/dying", startup_timeout=30)
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 3  # 'at once': no timeout, no fixed wait
     assert exc.value.returncode == 7
     assert "boom: missing licence" in str(exc.value)
 
@@ -136,7 +136,7 @@ async def test_kernelspec_that_exits_fails_fast_async(jupyter_dirs):
     with pytest.raises(KernelDied, match="exit code 2"):
         async with run_kernel_async("spec/dying2"):
             pass
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 3  # 'at once': no timeout, no fixed wait
 
 
 def test_startup_timeout_leaves_nothing(jupyter_dirs):

@@ -195,3 +195,108 @@ async def test_concurrent_polls_restart_a_dead_kernel_once():
     finally:
         restarter.stop()
         await _dispose(*managers)
+
+
+def _write_spec(path, name, spec):
+    d = path / "kernels" / name
+    d.mkdir(parents=True)
+    (d / "kernel.json").write_text(json.dumps({"display_name": name, "language": "python", **spec}))
+
+
+SLEEPER = {
+    # Lives without speaking the protocol: enough for the restarter, which watches the process.
+    "argv": [sys.executable, "-c", "import time; time.sleep(60)", "{connection_file}", "{flavour}"],
+    "metadata": {
+        "launch_parameter_schema": {
+            "type": "object",
+            "properties": {"flavour": {"type": "string", "default": "plain"}},
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("through", ["finder", "hl"])
+async def test_restart_keeps_cwd_and_launch_params(jupyter_dirs, tmp_path, through):
+    """The relaunched kernel runs in the same directory with the same launch parameters,
+    whether the application launched with the finder (the restarter finds the cwd itself)
+    or with start_kernel_async (which records cwd and launch_params on the manager)."""
+    from kernel_mgmt.hl import start_kernel_async
+
+    _write_spec(jupyter_dirs, "sleeper", SLEEPER)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    kf = KernelFinder.from_entrypoints()
+    kwargs = {"cwd": str(workdir), "launch_params": {"flavour": "mint"}}
+    if through == "finder":
+        _, km = await kf.launch("spec/sleeper", **kwargs)
+        restarter = AsyncKernelRestarter(
+            km, "spec/sleeper", kf, launch_params=kwargs["launch_params"], time_to_dead=0.5
+        )
+    else:
+        spec = jupyter_dirs / "kernels" / "sleeper" / "kernel.json"
+        real = json.loads(spec.read_text())
+        # start_kernel_async waits for readiness: use ipykernel for the first launch.
+        spec.write_text(
+            json.dumps(
+                {
+                    **real,
+                    "argv": [
+                        sys.executable,
+                        "-m",
+                        "ipykernel_launcher",
+                        "-f",
+                        "{connection_file}",
+                        "--IPKernelApp.log_level={flavour}",
+                    ],
+                    "metadata": {
+                        "launch_parameter_schema": {
+                            "type": "object",
+                            "properties": {"flavour": {"type": "string", "default": "30"}},
+                        }
+                    },
+                }
+            )
+        )
+        kwargs["launch_params"] = {"flavour": "40"}
+        km, kc = await start_kernel_async("spec/sleeper", finder=kf, startup_timeout=30, **kwargs)
+        kc.close()
+        restarter = AsyncKernelRestarter(km, "spec/sleeper", kf, time_to_dead=0.5)
+    rec = Recorder(restarter)
+    managers = [km]
+    restarter.add_callback(lambda data: managers.append(data["manager"]), "restarted")
+    restarter.start()
+    try:
+        await km.kill()
+        await rec.wait_for("restarted")
+        new = psutil.Process(managers[1].pid)
+        assert new.cwd() == str(workdir)
+        flavour = kwargs["launch_params"]["flavour"]
+        assert any(part.endswith(flavour) for part in new.cmdline()[-1:]), new.cmdline()
+    finally:
+        restarter.stop()
+        await _dispose(*managers)
+
+
+async def test_relaunch_errors_end_in_failed(jupyter_dirs):
+    """A kernel type that can no longer be launched (its kernelspec was removed): every
+    relaunch attempt fails, and 'failed' fires with the error, without a 'restarted'."""
+    import shutil
+
+    _write_spec(jupyter_dirs, "sleeper", SLEEPER)
+    kf = KernelFinder.from_entrypoints()
+    _, km = await kf.launch("spec/sleeper")
+    restarter = AsyncKernelRestarter(km, "spec/sleeper", kf, restart_limit=3, time_to_dead=0.5)
+    rec = Recorder(restarter)
+    restarter.start()
+    try:
+        shutil.rmtree(jupyter_dirs / "kernels" / "sleeper")
+        await km.kill()
+        await rec.wait_for("failed")
+        assert rec.names == ["died", "failed"]
+        failed = rec.events[-1][1]
+        assert failed["restart_count"] == 3
+        assert "sleeper" in str(failed["error"])
+        assert not restarter.running
+    finally:
+        restarter.stop()
+        await _dispose(km)

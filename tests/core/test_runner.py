@@ -73,6 +73,7 @@ def test_error_exits_nonzero_and_stops(env):
     assert p.returncode == 1
     assert "one" in p.stdout and "never" not in p.stdout
     assert "ZeroDivisionError" in p.stderr
+    assert "\x1b[" not in p.stderr, "tracebacks written to a pipe must have no colour codes"
 
 
 def test_code_from_stdin(env):
@@ -132,6 +133,17 @@ def test_unknown_kernel_type(env):
     assert "nope" in p.stderr
 
 
+def test_usage_errors_exit_2(env, tmp_path):
+    both = run(env, "-c", "1", str(tmp_path / "x.py"))
+    assert both.returncode == 2 and "not both" in both.stderr
+    nothing = run(env)
+    assert nothing.returncode == 2 and "give the code to run" in nothing.stderr
+    missing = run(env, str(tmp_path / "missing.py"))
+    assert missing.returncode == 2 and "missing.py" in missing.stderr
+    no_type = subprocess.run([SCRIPT, "run"], env=env, capture_output=True, text=True)
+    assert no_type.returncode == 2 and "TYPE" in no_type.stderr
+
+
 def _spawn(env, *args):
     return pexpect.spawn(
         SCRIPT, ["run", "pyimport/kernel", *args], env=env, encoding="utf-8", timeout=30
@@ -158,6 +170,7 @@ def test_ctrl_c_interrupts_kernel(env):
         child.sendintr()
         child.expect("KeyboardInterrupt")
         assert time.monotonic() - t0 < 3
+        assert "\x1b[" in child.before, "a terminal gets the kernel's coloured traceback"
         child.expect(pexpect.EOF)
     finally:
         child.close()

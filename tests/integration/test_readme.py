@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,8 +44,14 @@ def kernel_env(tmp_path: Path) -> dict[str, str]:
 
 
 def _leftovers(env: dict[str, str]) -> list[str]:
+    """Connection files left in the runtime dir, and kernel processes still running from it
+    (kernels run in their own sessions, so they are found by the runtime dir in their argv)."""
     runtime = Path(env["JUPYTER_RUNTIME_DIR"])
-    return sorted(p.name for p in runtime.glob("kernel-*")) if runtime.exists() else []
+    left = sorted(p.name for p in runtime.glob("kernel-*")) if runtime.exists() else []
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(str(runtime) in part for part in proc.info["cmdline"] or []):
+            left.append(f"process {proc.pid}: {' '.join(proc.info['cmdline'])}")
+    return left
 
 
 def test_quick_start_is_two_commands_and_ci_runs_the_second() -> None:

@@ -103,3 +103,5 @@ def test_example_launches_a_real_kernel(tmp_path: Path, monkeypatch: pytest.Monk
         client.stop_channels()
         asyncio.run(manager.kill())
         asyncio.run(manager.cleanup())
+    assert manager.returncode is not None, "the kernel outlived the test"
+    assert not list(tmp_path.glob("kernel-*.json")), "connection file left behind"

@@ -15,6 +15,7 @@ kernels still appear.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
@@ -995,7 +996,22 @@ class KernelFinder:
                 f"provider {provider.id!r} launch({kernel_name!r}) returned {result!r:.80}, "
                 "not (connection_info, kernel_manager)"
             )
+        _remember_launch(result[1], name, os.getcwd() if cwd is None else os.fspath(cwd), params)
         return result
+
+
+def _remember_launch(
+    manager: Any, type_id: str, cwd: str, launch_params: dict[str, Any] | None
+) -> None:
+    """Note how a kernel was launched on its manager, where the provider did not already.
+
+    A restarter relaunches the same type with the same working directory and parameters
+    (the seed's restarter reads ``manager.cwd``); managers of any provider get them here.
+    """
+    for attr, value in (("kernel_type", type_id), ("cwd", cwd), ("launch_params", launch_params)):
+        if value is not None and getattr(manager, attr, None) is None:
+            with contextlib.suppress(AttributeError, TypeError):  # __slots__, read-only props
+                setattr(manager, attr, value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from kernel_mgmt.client import BlockingKernelClient, KernelClient, LoopThread
@@ -144,22 +143,42 @@ def start_kernel_blocking(
     return km, kc
 
 
-@contextlib.contextmanager
-def run_kernel_blocking(name: str, **kwargs: Any) -> Iterator[BlockingKernelClient]:
+class run_kernel_blocking:  # lower-case: the seed's public name
     """Context manager running a kernel by type name; gives a ready blocking client::
 
         with run_kernel_blocking("pyimport/kernel") as kc:
             kc.execute_interactive("print(6 * 7)")
 
-    Keyword arguments are those of :func:`start_kernel_blocking`.
+    Keyword arguments are those of :func:`start_kernel_blocking`. The seed's chapter 8.1.1
+    example writes ``async with run_kernel_blocking(...)``: that works too and, as the
+    example needs, gives the async client (it is :class:`run_kernel_async` then).
     """
-    km, kc = start_kernel_blocking(name, **kwargs)
-    try:
-        yield kc
-    finally:
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        self.name = name
+        self.kwargs = kwargs
+        self.km: Any = None
+        self.kc: BlockingKernelClient | None = None
+        self._async: run_kernel_async | None = None
+
+    def __enter__(self) -> BlockingKernelClient:
+        self.km, self.kc = start_kernel_blocking(self.name, **self.kwargs)
+        return self.kc
+
+    def __exit__(self, *exc: object) -> None:
+        kc = self.kc
+        assert kc is not None
         try:
             kc.shutdown_or_terminate()
         finally:
             with contextlib.suppress(Exception):
-                kc._thread.run(_dispose(km), 15, "kill")
+                kc._thread.run(_dispose(self.km), 15, "kill")
             kc.close()
+
+    async def __aenter__(self) -> KernelClient:
+        self._async = run_kernel_async(self.name, **self.kwargs)
+        return await self._async.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._async is not None
+        await self._async.__aexit__(*exc)

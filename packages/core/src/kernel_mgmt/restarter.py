@@ -36,8 +36,10 @@ class KernelRestarterBase:
     :param kernel_manager: the running kernel's manager.
     :param kernel_type: the kernel type name to relaunch (e.g. ``"spec/python3"``).
     :param kernel_finder: the finder to relaunch with (default: from entry points).
-    :param cwd: working directory for relaunches (default: the manager's ``cwd`` if any).
-    :param launch_params: launch parameters for relaunches (default: the manager's).
+    :param cwd: working directory for relaunches (default: the manager's ``cwd``, which
+        ``KernelFinder.launch`` records).
+    :param launch_params: launch parameters for relaunches (default: the manager's,
+        also recorded by ``KernelFinder.launch``).
     :param time_to_dead: seconds between backstop polls of the kernel.
     :param restart_limit: consecutive quick restarts before giving up ('failed').
     :param stable_time: a restarted kernel that lives this long resets the count.

@@ -29,6 +29,8 @@ DEFAULT_OUTPUT_DIR = "kernel-mgmt-output"
 #: Rich MIME types written to files, with their file extension.
 RICH_TYPES = {"image/png": "png", "image/svg+xml": "svg", "text/html": "html"}
 _CELL_MARK = re.compile(r"^# ?%%.*$", re.MULTILINE)
+#: ANSI colour sequences, as kernels put into tracebacks (CSI ... final byte).
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 
 class _IntermixedParser(argparse.ArgumentParser):
@@ -157,8 +159,19 @@ class OutputWriter:
             sys.stdout.flush()
         elif msg_type == "error":
             sys.stdout.flush()
-            sys.stderr.write("\n".join(content.get("traceback", [])) + "\n")
+            text = "\n".join(content.get("traceback", [])) + "\n"
+            if not _wants_colour(sys.stderr):  # a log file or a pipe: no escape codes in it
+                text = _ANSI.sub("", text)
+            sys.stderr.write(text)
             sys.stderr.flush()
+
+
+def _wants_colour(stream: Any) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def _mime_label(path: str) -> str:

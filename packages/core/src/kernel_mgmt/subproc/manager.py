@@ -256,6 +256,11 @@ class KernelManager(KernelManagerABC):
         self.interrupt_mode = interrupt_mode
         self.connection_info = connection_info
         self.connection_file = connection_file
+        #: How the kernel was launched (recorded by ``KernelFinder.launch``); a restarter
+        #: relaunches the same type in the same folder with the same parameters.
+        self.kernel_type: str | None = None
+        self.cwd: str | None = None
+        self.launch_params: dict[str, Any] | None = None
         # start_new_session makes the kernel a session and group leader: pgid == pid.
         # Remember it now; after the kernel is reaped getpgid() would fail.
         try:
