@@ -221,11 +221,27 @@ def test_duplicate_id_names_both_distributions() -> None:
         FakeEntryPoint("dup", provider(["second"]), dist="zzz-second"),
         FakeEntryPoint("good", provider(["k"])),
     )
-    assert ids(finder) == ["dup/first", "good/k"]
+    # Neither wins (install order must not decide whose kernels appear); one problem names both.
+    assert ids(finder) == ["good/k"]
     (problem,) = finder.problems
     assert "aaa-first" in problem.message and "zzz-second" in problem.message
+    assert "uninstall all but one" in problem.message
     assert status(finder, "dup", "zzz-second").status == "failed"
-    assert status(finder, "dup", "aaa-first").status == "ok"
+    assert status(finder, "dup", "aaa-first").status == "failed"
+
+
+def test_one_object_under_two_ids_is_a_clear_failure() -> None:
+    """The same module named by two entry points: the second id fails with a plain message
+    (not pluggy's registry dump), the first keeps working."""
+    mod = provider(["k"])()
+    finder = finder_for(
+        FakeEntryPoint("alpha", lambda: mod, dist="one-dist"),
+        FakeEntryPoint("beta", lambda: mod, dist="one-dist"),
+    )
+    assert ids(finder) == ["alpha/k"]
+    reason = status(finder, "beta").reason
+    assert "same object as provider 'alpha'" in reason
+    assert len(reason) < 200
 
 
 def test_same_provider_in_both_groups_is_not_a_duplicate() -> None:

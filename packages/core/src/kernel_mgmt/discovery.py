@@ -630,6 +630,15 @@ class KernelFinder:
             ),
         )
         disabled = self._selection()
+        # Who claims each id (distribution, version, entry-point value): the same provider
+        # under both groups is one claimant; two different ones are an error for both.
+        claimants: dict[str, list[tuple[str | None, str | None, str | None]]] = {}
+        for ep in ordered:
+            claim = (*dist_of(ep), getattr(ep, "value", None))
+            same = claimants.setdefault(ep.name, [])
+            if not any(c[0] == claim[0] and c[2] == claim[2] for c in same):
+                same.append(claim)
+        clashed: set[tuple[str, str | None, str | None]] = set()
         owners: dict[str, tuple[Any, ProviderInfo]] = {}
         disabled_seen: set[tuple[str, str | None, str | None]] = set()
         for ep in ordered:
@@ -657,15 +666,19 @@ class KernelFinder:
                     self._all.append(_Provider(info))
                 continue
             if ep.name in owners:
-                _, first = owners[ep.name]
-                if first.distribution == dname and first.value == info.value:
-                    continue  # the same provider under both groups: one provider, not a clash
+                continue  # the same provider under both groups: one provider, not a clash
+            clash = claimants[ep.name]
+            if len(clash) > 1:
+                # None wins: which one would is an accident of install order, and a
+                # package must not silently replace another's kernels.
+                if (ep.name, dname, info.value) in clashed:
+                    continue  # the same claimant under the other group
+                clashed.add((ep.name, dname, info.value))
+                names = " and by ".join(f"{_dist_label(d, v)} ({val})" for d, v, val in clash)
                 self._fail(
                     info,
-                    f"duplicate provider id {ep.name!r}: registered by "
-                    f"{_dist_label(first.distribution, first.version)} ({first.value}) and by "
-                    f"{_dist_label(dname, dversion)} ({info.value}); keeping the first, "
-                    "uninstall one of them",
+                    f"duplicate provider id {ep.name!r}: registered by {names}; neither is "
+                    "loaded: uninstall all but one of these distributions",
                 )
                 continue
             owners[ep.name] = (ep, info)
@@ -717,6 +730,14 @@ class KernelFinder:
             and not any(hasattr(obj, h) for h in HOOK_NAMES)
         ):
             self._fail(info, f"{obj!r} is not a provider (a module, instance or class)")
+            return
+        other = self._pm.get_name(obj) if self._pm.is_registered(obj) else None
+        if other is not None:
+            self._fail(
+                info,
+                f"its entry point ({info.value}) names the same object as provider {other!r}; "
+                "one object can be one provider only",
+            )
             return
         try:
             self._pm.register(obj, name=info.id)
