@@ -269,7 +269,12 @@ async def test_sigkill_fails_pending_request(client):
         await asyncio.wait_for(fut, 5)
     assert time.monotonic() - t0 < 2
     assert info.value.returncode == -signal.SIGKILL
-    assert "-9" in str(info.value)
+    # A hand-made manager has no kernel type: the message names the kernel by its id.
+    km = client.manager
+    assert km.kernel_type is None
+    assert str(info.value).startswith(
+        f"the kernel (id {km.kernel_id}) died: killed by SIGKILL (exit code -9)"
+    )
     # Later requests fail at once rather than hang.
     with pytest.raises(KernelDied):
         await asyncio.wait_for(client.kernel_info(), 1)
@@ -303,7 +308,7 @@ async def test_kernel_exiting_at_startup_fails_wait_for_ready_fast(kernel):
         kc.close()
     assert time.monotonic() - t0 < 5
     assert exc.value.returncode == 3
-    assert "exit code 3" in str(exc.value)
+    assert str(exc.value).startswith(f"the kernel (id {km.kernel_id}) died: exit code 3.")
     assert "cannot start: no GPU" in str(exc.value)
     await km.cleanup()
 
@@ -582,6 +587,39 @@ async def test_finder_kernel_interrupt_then_sigkill(typed_client, request):
     fut = await start_sleep(kc)
     t0 = time.monotonic()
     os.kill(kc.manager.pid, signal.SIGKILL)
-    with pytest.raises(KernelDied, match="exit code -9"):
+    with pytest.raises(KernelDied) as died:
         await asyncio.wait_for(fut, 5)
     assert time.monotonic() - t0 < 2
+    # Named by its type (recorded by KernelFinder.launch) and its id; the signal by name.
+    assert str(died.value).startswith(
+        f"kernel {kernel_type} (id {kc.manager.kernel_id}) died: killed by SIGKILL (exit code -9)"
+    )
+
+
+async def test_finder_kernel_killed_during_startup_named_by_type(jupyter_dirs, monkeypatch):
+    """A kernel SIGKILLed before it is ready fails wait_for_ready with a message naming its
+    type and the signal, as `kernel-mgmt run` shows it."""
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "pyimport")
+    info, km = await KernelFinder.from_entrypoints().launch("pyimport/kernel")
+    kc = KernelClient(info, manager=km)
+    try:
+        os.kill(km.pid, signal.SIGKILL)
+        with pytest.raises(KernelDied) as died:
+            await kc.wait_for_ready(timeout=30)
+    finally:
+        kc.close()
+        await km.kill()
+        await km.cleanup()
+    assert died.value.returncode == -signal.SIGKILL
+    assert str(died.value) == (
+        f"kernel pyimport/kernel (id {km.kernel_id}) died: killed by SIGKILL (exit code -9)"
+    )
+
+
+def test_describe_exit_names_signals():
+    from kernel_mgmt.client_base import describe_exit
+
+    assert describe_exit(None) == ""
+    assert describe_exit(0) == "exit code 0"
+    assert describe_exit(-signal.SIGTERM) == "killed by SIGTERM (exit code -15)"
+    assert describe_exit(-200) == "killed by signal 200 (exit code -200)"

@@ -69,6 +69,61 @@ def test_interrupt_while_waiting_for_input(raw_kernel):
     assert k.reply("shell", msg).content["ename"] == "KeyboardInterrupt"
 
 
+def machinery_lines(traceback: list[str]) -> list[str]:
+    """Traceback lines that name a file of wrapper_kernel's own machinery (not its examples)."""
+    import wrapper_kernel
+
+    here = os.path.dirname(os.path.abspath(wrapper_kernel.__file__))
+    return [
+        line
+        for line in traceback
+        if f'File "{here}{os.sep}' in line and f"{os.sep}examples{os.sep}" not in line
+    ]
+
+
+@pytest.mark.parametrize("how", ["signal", "message"])
+def test_interrupt_traceback_shows_only_author_frames(raw_kernel, how):
+    """The KeyboardInterrupt traceback ends at the author's line (time.sleep, input()): the
+    SIGINT handler (server._on_sigint), the stdin wait and the dispatcher are left out."""
+    k = raw_kernel("wk-py")
+    for code in ("print('sleeping', flush=True); time.sleep(30)", "input('?')"):
+        msg = k.send("shell", "execute_request", {"code": code, "allow_stdin": True})
+        if code.startswith("input"):
+            assert k.recv("stdin").msg_type == "input_request"
+        else:  # in the sleep: an interrupt before do_execute starts has no frames to show
+            while k.recv("iopub").msg_type != "stream":
+                pass
+        if how == "signal":
+            os.kill(k.proc.pid, signal.SIGINT)
+        else:
+            k.reply("control", k.send("control", "interrupt_request"))
+        reply = k.reply("shell", msg, timeout=10)
+        tb = reply.content["traceback"]
+        assert reply.content["ename"] == "KeyboardInterrupt"
+        assert not machinery_lines(tb), tb
+        assert not any("_on_sigint" in line or "zmq" in line for line in tb), tb
+        assert "in do_execute" in tb[1] and "pykernel.py" in tb[1], tb  # the author's method
+        assert tb[-2] == '  File "<cell>", line 1, in <module>', tb  # the running line
+        assert tb[-1] == "KeyboardInterrupt", tb
+        error = next(m for m in k.iopub_until_idle(msg) if m.msg_type == "error")
+        assert error.content["traceback"] == tb
+
+
+def test_async_interrupt_traceback_has_no_machinery(raw_kernel):
+    """An interrupt that lands in the event loop running an async do_execute: no asyncio,
+    selectors or wrapper_kernel frames, just the exception."""
+    k = raw_kernel("wk-async")
+    msg = k.send("shell", "execute_request", {"code": "nap 30"})
+    while k.recv("iopub").msg_type != "stream":
+        pass  # "napping": the coroutine awaits, the loop waits in select
+    time.sleep(0.05)  # most likely in select by now (elsewhere, author frames may show)
+    os.kill(k.proc.pid, signal.SIGINT)
+    tb = k.reply("shell", msg, timeout=10).content["traceback"]
+    assert tb[-1] == "KeyboardInterrupt", tb
+    assert not machinery_lines(tb), tb
+    assert not any("asyncio" in line or "selectors.py" in line for line in tb), tb
+
+
 def test_idle_kernel_survives_sigint(raw_kernel):
     k = raw_kernel("wk-echo")
     for _ in range(3):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jupyter_client.manager import KernelManager
@@ -51,6 +53,8 @@ def test_install_user_then_start_with_jupyter_client(jupyter_env):
     assert spec["display_name"] == "Echo"
     assert spec["language"] == "no-op"
     assert spec["interrupt_mode"] == "signal"
+    assert "env" not in spec, "an installed module needs no PYTHONPATH"
+    assert "PYTHONPATH" not in r.stdout
     assert str(spec_dir) in r.stdout
 
     km = KernelManager(kernel_name="echo")
@@ -228,13 +232,23 @@ def test_startup_imports_are_light(tmp_path):
     assert not heavy & modules
 
 
+def readme_example() -> str:
+    m = re.search(r"<!-- readme-example: echo -->\n```python\n(.*?)```", README.read_text(), re.S)
+    assert m, "README example block not found"
+    return m.group(1)
+
+
+def readme_commands(marker: str) -> list[list[str]]:
+    """The command lines of the README block after ``<!-- readme-commands: marker -->``."""
+    m = re.search(rf"<!-- readme-commands: {marker} -->\n```\n(.*?)```", README.read_text(), re.S)
+    assert m, f"README has no command block {marker!r}"
+    return [shlex.split(line, comments=True) for line in m.group(1).splitlines() if line.strip()]
+
+
 def test_readme_example_runs(tmp_path):
     """The README's kernel example, extracted and run as a kernel."""
-    text = README.read_text()
-    m = re.search(r"<!-- readme-example: echo -->\n```python\n(.*?)```", text, re.S)
-    assert m, "README example block not found"
     script = tmp_path / "mykernel.py"
-    script.write_text(m.group(1))
+    script.write_text(readme_example())
     k = RawKernel([sys.executable, str(script)], tmp_path)
     try:
         k.wait_ready()
@@ -248,6 +262,127 @@ def test_readme_example_runs(tmp_path):
         assert [m.content["text"] for m in iopub if m.msg_type == "stream"] == ["parrot"]
     finally:
         k.close()
+
+
+def run_with_jupyter_client(kernel_name: str, cwd: Path, code: str) -> tuple[str, Any]:
+    """Start kernelspec ``kernel_name`` with jupyter_client in ``cwd`` (what ``jupyter
+    console --kernel NAME`` does), run ``code``; return its stdout and the kernelspec."""
+    km = KernelManager(kernel_name=kernel_name)
+    km.start_kernel(cwd=str(cwd))
+    kc = km.client()
+    kc.start_channels()
+    out: list[str] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+
+    try:
+        kc.wait_for_ready(timeout=30)
+        reply = kc.execute_interactive(code, output_hook=hook, timeout=30)
+        assert reply["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    return "".join(out), km.kernel_spec
+
+
+def test_readme_guide_commands_work(jupyter_env):
+    """Every command of the README's "install it and use it" guide, run as written: the
+    example saved as mykernel.py, `python -m mykernel install ...` in its folder, then the
+    kernel used from another folder (kernel-mgmt run; jupyter console's launch through
+    jupyter_client, since jupyter-console is not a test dependency)."""
+    src, elsewhere = jupyter_env / "src", jupyter_env / "elsewhere"
+    src.mkdir()
+    elsewhere.mkdir()
+    (src / "mykernel.py").write_text(readme_example())
+    env = dict(os.environ, KERNEL_MGMT_PROVIDERS="spec")
+    ran = []
+    for marker in ("install", "install-named"):
+        for argv in readme_commands(marker):
+            ran.append(argv[:2])
+            if argv[:3] == ["python", "-m", "mykernel"]:
+                r = run([sys.executable, *argv[1:]], cwd=src)
+                assert r.returncode == 0, r.stderr
+                name = argv[argv.index("--name") + 1] if "--name" in argv else "mykernel"
+                assert f"Installed kernelspec {name} in " in r.stdout
+                assert "PYTHONPATH" in r.stdout  # the note: mykernel.py is not installed
+            elif argv[0] == "kernel-mgmt":
+                assert argv[:3] == ["kernel-mgmt", "run", "spec/mykernel"]
+                exe = str(Path(sys.executable).with_name("kernel-mgmt"))
+                r = run([exe, *argv[1:]], cwd=elsewhere, env=env)
+                assert r.returncode == 0, r.stderr
+                assert r.stdout == "hello\n"
+            elif argv[:2] == ["jupyter", "console"]:
+                name = argv[argv.index("--kernel") + 1]
+                out, spec = run_with_jupyter_client(name, elsewhere, "squawk")
+                assert out == "squawk"
+                if name == "my-echo":
+                    assert spec.display_name == "My Echo"
+            else:
+                pytest.fail(f"the README guide has a command this test does not check: {argv}")
+    assert len(ran) == 5, ran
+    assert not list(elsewhere.iterdir()), "the kernels left files behind"
+
+
+PATH_KERNEL = """
+import os
+from wrapper_kernel import Kernel
+
+class PathKernel(Kernel):
+    implementation = "pathkernel"
+
+    def do_execute(self, code, silent, store_history=True, user_expressions=None,
+                   allow_stdin=False):
+        self.print(os.environ.get("PYTHONPATH", ""))
+        return {"status": "ok", "execution_count": self.execution_count}
+
+if __name__ == "__main__":
+    PathKernel.launch_instance()
+"""
+
+
+def test_install_of_a_module_in_the_current_folder_sets_pythonpath(jupyter_env, monkeypatch):
+    """`python -m pathkernel install` beside pathkernel.py: the module is importable only
+    from that folder, so the kernelspec puts the folder on PYTHONPATH (keeping the launching
+    environment's), says so, and the kernel starts from another folder with jupyter_client
+    and with `kernel-mgmt run`."""
+    src, elsewhere, prefix = (jupyter_env / d for d in ("src", "elsewhere", "prefix"))
+    src.mkdir()
+    elsewhere.mkdir()
+    (src / "pathkernel.py").write_text(PATH_KERNEL)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    r = run([sys.executable, "-m", "pathkernel", "install", "--prefix", str(prefix)], cwd=src)
+    assert r.returncode == 0, r.stderr
+    assert f"only in {src}" in r.stdout and "PYTHONPATH" in r.stdout
+    kernels = prefix / "share" / "jupyter" / "kernels"
+    spec = json.loads((kernels / "pathkernel" / "kernel.json").read_text())
+    assert spec["argv"][1:3] == ["-m", "pathkernel"]
+    assert spec["env"] == {"PYTHONPATH": f"{src}{os.pathsep}${{PYTHONPATH}}"}
+
+    monkeypatch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
+    monkeypatch.setenv("PYTHONPATH", "/opt/frontend-libs")
+    out, _ = run_with_jupyter_client("pathkernel", elsewhere, "x")
+    assert out == f"{src}{os.pathsep}/opt/frontend-libs\n"
+
+    monkeypatch.delenv("PYTHONPATH")
+    exe = str(Path(sys.executable).with_name("kernel-mgmt"))
+    env = dict(os.environ, KERNEL_MGMT_PROVIDERS="spec")
+    r = run([exe, "run", "spec/pathkernel", "-c", "x"], cwd=elsewhere, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(str(src) + os.pathsep)  # then the literal ${PYTHONPATH}
+
+
+def test_install_of_an_importable_module_adds_no_pythonpath(jupyter_env):
+    """From a folder that also holds it, a module this Python imports anyway (here via the
+    editable install's path) gets no PYTHONPATH: local_module_folder finds it elsewhere."""
+    from wrapper_kernel.examples.echo import EchoKernel
+    from wrapper_kernel.install import kernel_spec, local_module_folder
+
+    assert local_module_folder("wrapper_kernel.examples.echo") is None
+    assert local_module_folder("json") is None
+    assert local_module_folder("no_such_module_here") is None
+    assert "env" not in kernel_spec(EchoKernel, module="wrapper_kernel.examples.echo")
 
 
 def test_launch_instance_forms(tmp_path):

@@ -63,6 +63,51 @@ def test_exception_in_do_execute_is_an_error_reply(raw_kernel):
     assert reply.content["status"] == "ok"
 
 
+def test_error_traceback_shows_the_authors_frames(raw_kernel):
+    """Tracebacks start at the author's do_execute (not the base's _dispatch_shell/_execute)
+    and end where the error was raised, chained exceptions too; the IOPub error is the same."""
+    from .test_faults import machinery_lines
+
+    k = raw_kernel("wk-py")
+    code = (
+        "def f():\n    1/0\n"
+        "try:\n    f()\nexcept Exception as e:\n    raise ValueError('bad') from e"
+    )
+    msg = k.send("shell", "execute_request", {"code": code})
+    tb = k.reply("shell", msg).content["traceback"]
+    error = next(m for m in k.iopub_until_idle(msg) if m.msg_type == "error")
+    assert error.content["traceback"] == tb
+    assert not machinery_lines(tb), tb
+    assert not any("_dispatch" in line or "in _execute" in line for line in tb), tb
+    starts = [i for i, line in enumerate(tb) if line == "Traceback (most recent call last):"]
+    assert len(starts) == 2, tb  # the cause (caught in the cell), then the ValueError
+    cause, final = tb[starts[0] : starts[1]], tb[starts[1] :]
+    assert cause[1:3] == ['  File "<cell>", line 4, in <module>', '  File "<cell>", line 2, in f']
+    assert "pykernel.py" in final[1] and "in do_execute" in final[1], tb
+    assert final[-2:] == ['  File "<cell>", line 6, in <module>', "ValueError: bad"], tb
+
+    # input() without allow_stdin raises inside the base (raw_input): the traceback ends at
+    # the author's call, with the base's message.
+    reply, _ = k.execute("input('?')", allow_stdin=False)
+    tb = reply.content["traceback"]
+    assert not machinery_lines(tb), tb
+    assert tb[-2] == '  File "<cell>", line 1, in <module>', tb
+    assert tb[-1].startswith("wrapper_kernel.kernelbase.StdinNotImplementedError: "), tb
+
+    # An async do_execute: no asyncio frames from the loop the base runs it on.
+    k = raw_kernel("wk-async")
+    tb = k.execute("fail")[0].content["traceback"]
+    assert tb[0] == "Traceback (most recent call last):", tb
+    assert "async_kernel.py" in tb[1] and "in do_execute" in tb[1], tb
+    assert not machinery_lines(tb) and not any("asyncio" in line for line in tb), tb
+    assert tb[-1] == "ValueError: async failure", tb
+
+    # The shipped examples are author code: their frames stay.
+    k = raw_kernel("wk-plot")
+    tb = k.execute("y = = x")[0].content["traceback"]
+    assert any("examples" in line and "plot.py" in line for line in tb), tb
+
+
 def test_stop_on_error_aborts_queued_executes(raw_kernel):
     k = raw_kernel("wk-py")
     first = k.send("shell", "execute_request", {"code": "time.sleep(0.3); 1/0"})

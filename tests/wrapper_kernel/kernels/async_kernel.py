@@ -22,6 +22,9 @@ class AsyncKernel(Kernel):
     ) -> dict[str, Any]:
         if code.startswith("sleep"):
             await asyncio.sleep(float(code.split()[1]))
+        elif code.startswith("nap"):  # says so first: a test knows the await has begun
+            self.print("napping")
+            await asyncio.sleep(float(code.split()[1]))
         elif code == "password":
             secret = self.getpass("secret: ")
             self.print(f"got {len(secret)} characters")

@@ -20,6 +20,7 @@ import contextlib
 import getpass
 import inspect
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping
@@ -97,6 +98,39 @@ class KernelDied(RuntimeError):
         super().__init__(message)
         self.returncode = returncode
         self.stderr = stderr
+
+
+def describe_exit(returncode: int | None) -> str:
+    """How a process ended, for messages: ``killed by SIGKILL (exit code -9)``, ``exit code 3``.
+
+    POSIX return codes below zero mean "killed by signal -rc" (``subprocess`` convention).
+    """
+    if returncode is None:
+        return ""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name} (exit code {returncode})"
+    return f"exit code {returncode}"
+
+
+def kernel_label(manager: Any) -> str:
+    """Name a kernel for messages: ``kernel pyimport/kernel (id 1f0c…)``.
+
+    Uses the manager's ``kernel_type`` (recorded by ``KernelFinder.launch``) and
+    ``kernel_id`` when it has them; managers made by hand may have neither.
+    """
+    kernel_type = getattr(manager, "kernel_type", None) if manager is not None else None
+    kernel_id = getattr(manager, "kernel_id", None) if manager is not None else None
+    if kernel_type and kernel_id:
+        return f"kernel {kernel_type} (id {kernel_id})"
+    if kernel_type:
+        return f"kernel {kernel_type}"
+    if kernel_id:
+        return f"the kernel (id {kernel_id})"
+    return "the kernel"
 
 
 class ReplyFuture(asyncio.Future):  # type: ignore[type-arg]
@@ -550,11 +584,10 @@ class KernelClient:
         if mgr is not None and hasattr(mgr, "stderr_tail"):
             with contextlib.suppress(Exception):
                 tail = mgr.stderr_tail() or ""
-        kid = getattr(mgr, "kernel_id", "") if mgr is not None else ""
-        what = f"kernel {kid}" if kid else "the kernel"
-        msg = f"{what} died" + (f" with exit code {rc}" if rc is not None else "")
-        if why:
-            msg += f" ({why})"
+        msg = f"{kernel_label(mgr)} died"
+        how = [h for h in (describe_exit(rc), why) if h]
+        if how:
+            msg += ": " + "; ".join(how)
         if tail.strip():
             msg += ". Last lines of its stderr:\n" + tail.rstrip()
         return KernelDied(msg, returncode=rc, stderr=tail)
@@ -602,7 +635,7 @@ class KernelClient:
                     # state: start over with a fresh one.
                     sock.close(linger=0)
                     if misses >= self.hb_misses:
-                        self._mark_dead(self._death_error("no heartbeat"))
+                        self._mark_dead(self._death_error("it stopped answering its heartbeat"))
                         return
                     sock = self._make_socket(zmq.REQ)
                     sock.connect(url)
@@ -1009,8 +1042,6 @@ class KernelClient:
                 if terminate is not None:
                     await terminate()
                 else:  # KernelManagerABC has no terminate(): signal() is the portable way
-                    import signal
-
                     await mgr.signal(signal.SIGTERM)
             if await mgr.wait(timeout):
                 log.debug("kernel ignored SIGTERM for %s s; killing", timeout)

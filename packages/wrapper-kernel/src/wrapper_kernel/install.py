@@ -2,6 +2,9 @@
 
 The kernelspec's ``argv`` runs the same module with this interpreter (``sys.executable``), so
 the kernel finds the packages it was installed with, whichever environment a frontend runs in.
+A module that this interpreter finds only thanks to the current folder (``mykernel.py``
+beside you, not pip-installed) gets that folder on ``PYTHONPATH`` in the kernelspec's
+``env``: frontends start kernels in other folders, where ``-m mykernel`` would not be found.
 """
 
 from __future__ import annotations
@@ -54,6 +57,62 @@ def _launch_target(kernel_class: type[Kernel]) -> tuple[str | None, str | None]:
     return owner, None
 
 
+def _is_local(entry: str, cwd: str, env_paths: set[str]) -> bool:
+    """True for ``sys.path`` entries a frontend's kernel would not have: the current folder
+    (``''``, relative paths, cwd itself) and this shell's ``PYTHONPATH``."""
+    if not entry or not os.path.isabs(entry):
+        return True
+    real = os.path.realpath(entry)
+    return real == cwd or real in env_paths
+
+
+def _module_folder(spec: Any) -> str | None:
+    """The ``sys.path`` folder a top-level module's spec was found in."""
+    locations = list(spec.submodule_search_locations or ())
+    if locations:  # a package: its folder's parent
+        return os.path.dirname(os.path.abspath(locations[0]))
+    if spec.origin and spec.has_location:
+        return os.path.dirname(os.path.abspath(spec.origin))
+    return None
+
+
+def local_module_folder(module: str) -> str | None:
+    """The folder to put on the kernel's ``PYTHONPATH`` so that ``-m module`` works anywhere.
+
+    None when this interpreter imports ``module`` from any working directory (it is
+    installed, or on a ``.pth`` path); otherwise the folder it is found in now (usually the
+    current one). Cheap: only finds the top-level module's file, imports nothing.
+    """
+    import importlib.machinery
+    import importlib.util
+
+    top = module.partition(".")[0]
+    cwd = os.path.realpath(os.getcwd())
+    env_paths = {
+        os.path.realpath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p
+    }
+    neutral = [p for p in sys.path if not _is_local(p, cwd, env_paths)]
+    for finder in sys.meta_path:
+        try:
+            if finder is importlib.machinery.PathFinder:
+                spec = importlib.machinery.PathFinder.find_spec(top, neutral)
+            else:  # editable-install finders and the like; they do not read sys.path
+                find = getattr(finder, "find_spec", None)
+                spec = find(top, None) if find is not None else None
+        except Exception:  # a broken third-party finder must not break install
+            continue
+        if spec is None:
+            continue
+        folder = _module_folder(spec)
+        if folder is None or not _is_local(folder, cwd, env_paths):
+            return None  # importable without the current folder
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    return _module_folder(spec) if spec is not None else None
+
+
 def default_kernel_name(kernel_class: type[Kernel], module: str | None = None) -> str:
     """``kernel_class.kernel_name``, else the module's last component, made a valid name."""
     if kernel_class.kernel_name:
@@ -76,13 +135,19 @@ def kernel_spec(
     if module is None and script is None:
         module, script = _launch_target(kernel_class)
     launch = ["-m", module] if module else [script]
-    return {
+    spec: dict[str, Any] = {
         "argv": [sys.executable, *launch, "-f", "{connection_file}"],
         "display_name": display_name or kernel_class.display_name or kernel_class.implementation,
         "language": kernel_class.language or "text",
         "interrupt_mode": kernel_class.interrupt_mode,
         "metadata": {"debugger": False},
     }
+    folder = local_module_folder(module) if module else None
+    if folder:
+        # Prepended; ${PYTHONPATH} keeps the launching environment's own entries
+        # (jupyter_client and kernel_mgmt both substitute ${VAR} in kernelspec env values).
+        spec["env"] = {"PYTHONPATH": folder + os.pathsep + "${PYTHONPATH}"}
+    return spec
 
 
 def install(
@@ -154,4 +219,24 @@ def main(kernel_class: type[Kernel], argv: list[str] | None = None) -> int:
         )
         return 1
     print(f"Installed kernelspec {os.path.basename(path)} in {path}")
+    env = _installed_env(path)
+    if "PYTHONPATH" in env:
+        folder = env["PYTHONPATH"].split(os.pathsep, 1)[0]
+        print(
+            f"Note: this Python finds the kernel's module only in {folder} (the current "
+            "folder or PYTHONPATH; it is not installed), so the kernelspec puts that folder "
+            "on PYTHONPATH: the kernel starts from any folder. Moving or deleting the folder "
+            "breaks the kernel; pip-install the module and run install again to drop this."
+        )
     return 0
+
+
+def _installed_env(path: str) -> dict[str, str]:
+    import json
+
+    try:
+        with open(os.path.join(path, "kernel.json"), encoding="utf-8") as f:
+            env = json.load(f).get("env") or {}
+    except (OSError, ValueError):
+        return {}
+    return env if isinstance(env, dict) else {}
