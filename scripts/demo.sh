@@ -4,5 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== kernel-mgmt list"
 .venv/bin/kernel-mgmt list
-echo "== kernel-mgmt run pyimport/kernel -c 'print(6 * 7)'"
-.venv/bin/kernel-mgmt run pyimport/kernel -c 'import sys; print(6 * 7, "from", sys.executable)'
+# Each command is echoed exactly as it runs (the code also says which Python ran it).
+code='import sys; print(6 * 7, "from", sys.executable)'
+echo "== kernel-mgmt run pyimport/kernel -c '$code'"
+.venv/bin/kernel-mgmt run pyimport/kernel -c "$code"

@@ -64,6 +64,33 @@ def test_list_empty(specs: Path, capsys, monkeypatch) -> None:
     assert json.loads(capsys.readouterr().out) == {"kernels": {}, "problems": []}
 
 
+def test_list_names_selected_providers_that_are_not_installed(specs: Path, tmp_path: Path) -> None:
+    """KERNEL_MGMT_PROVIDERS (or the config's allow list) naming a provider that is not
+    installed: a hint on stderr naming it and where it came from; still exit 0."""
+    kernel_mgmt = os.path.join(BIN, "kernel-mgmt")
+    out = run(kernel_mgmt, "list", env={"KERNEL_MGMT_PROVIDERS": "nosuch"})
+    assert out.returncode == 0 and out.stdout == ""
+    assert "No kernel types found." in out.stderr
+    assert (
+        "kernel-mgmt: hint: KERNEL_MGMT_PROVIDERS='nosuch' names provider(s) not installed: "
+        "nosuch (installed: " in out.stderr
+    )
+    out = run(kernel_mgmt, "list", env={"KERNEL_MGMT_PROVIDERS": "spec, nosuch"})
+    assert out.returncode == 0 and "spec/alpha" in out.stdout
+    assert "not installed: nosuch" in out.stderr
+    out = run(kernel_mgmt, "list", "--json", env={"KERNEL_MGMT_PROVIDERS": "spec,nosuch"})
+    assert out.returncode == 0 and "spec/alpha" in json.loads(out.stdout)["kernels"]
+    assert "not installed: nosuch" in out.stderr
+    config = tmp_path / "config.toml"
+    config.write_text('[providers]\nallow = ["spec", "oblong"]\n')
+    env = {"KERNEL_MGMT_CONFIG": str(config), "KERNEL_MGMT_PROVIDERS": "spec,pyimport"}
+    out = run(kernel_mgmt, "list", env=env)
+    assert out.returncode == 0 and "spec/alpha" in out.stdout
+    assert "providers.allow names provider(s) not installed: oblong" in out.stderr
+    out = run(kernel_mgmt, "list")  # all selected providers installed: no hint
+    assert out.returncode == 0 and "hint" not in out.stderr
+
+
 def test_providers(specs: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "spec")
     assert main(["providers", "--json"]) == 0
@@ -129,6 +156,32 @@ def test_run_help_when_runner_exists(capsys: pytest.CaptureFixture) -> None:
         main(["run", "--help"])
     assert info.value.code == 0
     assert "usage: kernel-mgmt run" in capsys.readouterr().out
+
+
+def test_help_documents_options_and_exit_codes() -> None:
+    """`kernel-mgmt --help` and `kernel-mgmt run --help`, as a user runs them."""
+    top = run(os.path.join(BIN, "kernel-mgmt"), "--help")
+    assert top.returncode == 0
+    for text in ("exit status:", "KERNEL_MGMT_PROVIDERS", "KERNEL_MGMT_CONFIG", "124", "130"):
+        assert text in top.stdout, text
+    out = run(os.path.join(BIN, "kernel-mgmt"), "run", "--help")
+    assert out.returncode == 0
+    help_text = " ".join(out.stdout.split())  # argparse wraps lines
+    for text in (
+        "exit status:",
+        "0 every cell ran without error",
+        "1 an error in the code",
+        "2 usage or config error",
+        "124 a cell ran longer than --timeout",
+        "130 interrupted by Ctrl-C",
+        "'# %% [markdown]' or '# %% [md]'",
+        "--output-dir DIR",
+        "--timeout S",
+        "--startup-timeout S",
+        "--cwd DIR",
+        "--json",
+    ):
+        assert text in help_text, text
 
 
 def test_console_script_and_module_entry(specs: Path) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -43,9 +45,9 @@ def env(tmp_path, monkeypatch):
     assert not stray, f"kernel processes left behind: {stray}"
 
 
-def run(env, *args, input=None, timeout=60):
+def run(env, *args, input=None, timeout=60, kernel="pyimport/kernel"):
     return subprocess.run(
-        [SCRIPT, "run", "pyimport/kernel", *args],
+        [SCRIPT, "run", kernel, *args],
         env=env,
         input=input,
         capture_output=True,
@@ -55,8 +57,17 @@ def run(env, *args, input=None, timeout=60):
 
 
 def test_split_cells():
-    code = "a = 1\n# %%\nb = 2\n# %% [markdown] title\n\n#%%\nc = 3\n"
+    code = "a = 1\n# %%\nb = 2\n# %% title\n\n#%%\nc = 3\n"
     assert split_cells(code) == ["a = 1", "b = 2", "c = 3"]
+
+
+def test_split_cells_skips_markdown_cells():
+    """Jupytext / VS Code percent format: `# %% [markdown]` and `# %% [md]` cells are text."""
+    code = (
+        "a = 1\n# %% [markdown]\n# Title\nSome *text*\n# %% Plot [md]\nnot code\n"
+        "# %% Code title\nb = 2\n"
+    )
+    assert split_cells(code) == ["a = 1", "b = 2"]
 
 
 def test_script_with_prints_streams_and_result(env, tmp_path):
@@ -117,12 +128,107 @@ def test_json_lines(env):
     assert any(r["msg_type"] == "execute_reply" for r in records)
 
 
+def test_markdown_cells_are_not_run(env, tmp_path):
+    script = tmp_path / "notes.py"
+    script.write_text(
+        "print('one')\n# %% [markdown]\nThis is *markdown*, not Python.\n"
+        "# %% [md]\nprint('markdown ran')\n# %%\nprint('two')\n"
+    )
+    p = run(env, "--cells", str(script))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "one\ntwo\n"
+
+
 def test_timeout(env):
+    """The cell is interrupted and its reply awaited before the kernel is shut down: exit 124,
+    one clear message, the KeyboardInterrupt reply shown, and no ZMQError from a kernel torn
+    down in the middle of sending it."""
     t0 = time.monotonic()
     p = run(env, "--timeout", "0.5", "-c", "import time; time.sleep(30)")
     assert p.returncode == 124
-    assert "0.5" in p.stderr
+    assert "kernel-mgmt run: the cell ran longer than --timeout 0.5 s" in p.stderr
+    assert "KeyboardInterrupt" in p.stderr, "the interrupted cell's reply was not awaited"
+    assert "ZMQError" not in p.stderr and "Exception in message handler" not in p.stderr, p.stderr
     assert time.monotonic() - t0 < 20
+
+
+def test_timeouts_must_be_positive(env):
+    for option in ("--timeout", "--startup-timeout"):
+        for value in ("-1", "0", "soon"):
+            p = run(env, option, value, "-c", "1")
+            assert p.returncode == 2, (option, value, p.stderr)
+            assert f"argument {option}: must be a number of seconds > 0" in p.stderr
+
+
+def test_startup_timeout_message_is_readable(env):
+    p = run(env, "--startup-timeout", "0.05", "-c", "1")
+    assert p.returncode == 1
+    assert "not ready within 0.05 s (--startup-timeout" in p.stderr, p.stderr
+    assert not re.search(r"\d\.\d{4,}", p.stderr), p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_missing_cwd_is_a_usage_error(env, tmp_path):
+    p = run(env, "--cwd", str(tmp_path / "nonexistent"), "-c", "1")
+    assert p.returncode == 2
+    assert p.stderr == f"kernel-mgmt run: --cwd {tmp_path / 'nonexistent'}: no such folder\n"
+    (tmp_path / "a-file").write_text("")
+    p = run(env, "--cwd", str(tmp_path / "a-file"), "-c", "1")
+    assert p.returncode == 2 and "not a folder" in p.stderr
+
+
+def test_output_dir_that_is_a_file_fails_before_the_kernel_starts(env, tmp_path):
+    (tmp_path / "taken").write_text("")
+    for folder in ("taken", os.path.join("taken", "sub")):
+        t0 = time.monotonic()
+        p = run(env, "--output-dir", folder, "-c", "print('ran')")
+        assert p.returncode == 2
+        assert "ran" not in p.stdout
+        assert f"cannot write rich outputs to folder {tmp_path / folder}" in p.stderr
+        assert "not a folder" in p.stderr
+        assert time.monotonic() - t0 < 5
+
+
+PLOTS = (
+    "from IPython.display import HTML, display\n"
+    "display(HTML('<b>one</b>'))\ndisplay(HTML('<b>two</b>'))\n# %%\nprint('never')\n"
+)
+
+
+def test_output_dir_that_cannot_be_created_is_one_error_and_exit_1(env, tmp_path):
+    """Found only when the first rich output comes (a name too long for the file system):
+    one message naming the folder, each lost output marked, the run stops, exit 1."""
+    folder = tmp_path / ("x" * 300)
+    p = run(env, "--cells", "--output-dir", str(folder), "-c", PLOTS)
+    assert p.returncode == 1
+    assert p.stdout == "[HTML not saved]\n[HTML not saved]\n"
+    messages = [line for line in p.stderr.splitlines() if line.startswith("kernel-mgmt run:")]
+    assert len(messages) == 1, p.stderr
+    assert f"cannot write rich outputs to folder {folder}: cannot create it" in messages[0]
+    assert "Traceback" not in p.stderr and "message handler" not in p.stderr
+
+
+def test_output_dir_in_proc(env):
+    """The reviewer's case: /proc/nope (refused up front, or when first used as root)."""
+    p = run(env, "--cells", "--output-dir", "/proc/nope", "-c", PLOTS)
+    assert p.returncode in (1, 2)
+    assert "never" not in p.stdout
+    assert "cannot write rich outputs to folder /proc/nope" in p.stderr
+    assert "Traceback" not in p.stderr and "message handler" not in p.stderr
+
+
+def test_notes_start_on_a_new_line(env):
+    code = (
+        "from IPython.display import HTML, display\n"
+        "print('Plotting 2 function(s)', end='')\ndisplay(HTML('<b>x</b>'))\n"
+        "print('partial', end='')\n"
+    )
+    p = run(env, "-c", code)
+    assert p.returncode == 0, p.stderr
+    saved = os.path.join("kernel-mgmt-output", "output-1.html")
+    assert p.stdout == f"Plotting 2 function(s)\n[HTML saved to {saved}]\npartial\n"
+    p = run(env, "-c", "import sys\nsys.stdout.write('echo me')")  # then the result, 7
+    assert p.stdout == "echo me\n7\n"
 
 
 def test_unknown_kernel_type(env):
@@ -131,6 +237,62 @@ def test_unknown_kernel_type(env):
     )
     assert p.returncode == 2
     assert "nope" in p.stderr
+    assert "hint: KERNEL_MGMT_PROVIDERS='pyimport,spec' limits which providers load" in p.stderr
+    p = run(env, "-c", "1", kernel="pyimport/nope")  # its provider is loaded: no such hint
+    assert p.returncode == 2
+    assert "no kernel type 'pyimport/nope'" in p.stderr and "hint" not in p.stderr
+
+
+def test_unknown_type_names_providers_not_installed(env):
+    env = {**env, "KERNEL_MGMT_PROVIDERS": "spec,nosuch"}
+    p = subprocess.run(
+        [SCRIPT, "run", "nosuch/kernel", "-c", "1"], env=env, capture_output=True, text=True
+    )
+    assert p.returncode == 2
+    assert "KERNEL_MGMT_PROVIDERS='spec,nosuch' names provider(s) not installed: nosuch" in (
+        p.stderr
+    )
+
+
+def test_bad_config_is_a_usage_error(env, tmp_path):
+    """As `kernel-mgmt list` (exit 2, the file and key named), before any kernel starts."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[providers]\ntimeout = 'x'\n")
+    p = run({**env, "KERNEL_MGMT_CONFIG": str(bad)}, "-c", "print('ran')")
+    assert p.returncode == 2
+    assert str(bad) in p.stderr and "providers.timeout" in p.stderr
+    assert "ran" not in p.stdout and "Traceback" not in p.stderr
+
+
+def test_provider_launch_error_names_provider_and_exception(env, tmp_path):
+    """A provider whose launch hook raises: its id and the exception type are in the message."""
+    site = tmp_path / "site"
+    info = site / "km_oblong-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: km-oblong\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[kernel_mgmt]\noblong = km_oblong\n")
+    (site / "km_oblong.py").write_text(
+        "from kernel_mgmt.hookspecs import hookimpl\n"
+        "@hookimpl\n"
+        "def find_kernels():\n"
+        "    yield 'standard', {'display_name': 'Oblong', 'language': 'python'}\n"
+        "@hookimpl\n"
+        "def launch(name, cwd, launch_params):\n"
+        "    return my_launch_method(name)\n"
+    )
+    env = {**env, "PYTHONPATH": str(site), "KERNEL_MGMT_PROVIDERS": "oblong"}
+    p = subprocess.run(
+        [SCRIPT, "run", "oblong/standard", "-c", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 1
+    assert p.stderr == (
+        "kernel-mgmt run: cannot start oblong/standard: provider 'oblong' raised NameError: "
+        "name 'my_launch_method' is not defined\n"
+    )
 
 
 def test_usage_errors_exit_2(env, tmp_path):
@@ -174,7 +336,45 @@ def test_ctrl_c_interrupts_kernel(env):
         child.expect(pexpect.EOF)
     finally:
         child.close()
-    assert child.exitstatus == 1
+    assert child.exitstatus == 130, "a Ctrl-C'd run exits 128 + SIGINT, not 1 as a code error"
+
+
+def test_ctrl_c_stops_the_run_even_if_the_cell_catches_it(env):
+    """SIGINT sent to the CLI process (as a shell's kill -INT): the cell that swallows the
+    KeyboardInterrupt finishes, the next cells do not run, exit 130."""
+    code = (
+        "import time\ntry:\n    print('sleeping', flush=True)\n    time.sleep(30)\n"
+        "except KeyboardInterrupt:\n    print('caught', flush=True)\n# %%\nprint('next cell')\n"
+    )
+    proc = subprocess.Popen(
+        [SCRIPT, "run", "pyimport/kernel", "--cells", "-c", code],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline() == "sleeping\n"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert out == "caught\n"
+    assert "interrupting the kernel" in err
+
+
+def test_partial_last_line_is_ended_on_a_terminal(env):
+    """On a terminal, a run whose output has no final newline still ends the line."""
+    child = _spawn(env, "-c", "print('echo me', end='')")
+    try:
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    assert child.before.endswith("echo me\r\n")
 
 
 def test_second_ctrl_c_quits(env):

@@ -15,6 +15,17 @@ from typing import Any
 from ._version import __version__
 
 PROG = "kernel-mgmt"
+EPILOG = """\
+environment:
+  KERNEL_MGMT_PROVIDERS=spec,pyimport  load only these providers (empty: none)
+  KERNEL_MGMT_CONFIG=FILE              the config file to read
+
+exit status:
+  0    success (list/providers: also when a provider failed; its problem is on stderr)
+  2    usage error or bad config file
+  run  also: 1 error in the code or the kernel, 124 --timeout, 130 Ctrl-C
+       (see kernel-mgmt run --help)
+"""
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -43,9 +54,43 @@ def _discover() -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
         sys.stdout = stdout
 
 
+def provider_selection_hints(finder: Any) -> list[str]:
+    """Providers that ``KERNEL_MGMT_PROVIDERS`` or the config's ``providers.allow`` asks for
+    but that are not installed (a typo, or a package to install), one hint each."""
+    import os
+
+    from .config import providers_section
+    from .discovery import ENV_PROVIDERS
+
+    installed = {info.id for info in finder.providers}
+    have = ", ".join(sorted(installed)) or "none"
+    hints = []
+    env = os.environ.get(ENV_PROVIDERS)
+    if env is not None:
+        missing = [p for p in (p.strip() for p in env.split(",")) if p and p not in installed]
+        if missing:
+            hints.append(
+                f"{ENV_PROVIDERS}={env!r} names provider(s) not installed: "
+                f"{', '.join(missing)} (installed: {have})"
+            )
+        elif not installed & {p.strip() for p in env.split(",")}:
+            hints.append(f"{ENV_PROVIDERS}={env!r} selects no provider (installed: {have})")
+    allow = providers_section(finder.config).get("allow")
+    if allow is not None:
+        missing = [p for p in allow if p not in installed]
+        if missing:
+            hints.append(
+                f"the config's providers.allow names provider(s) not installed: "
+                f"{', '.join(missing)} (installed: {have})"
+            )
+    return hints
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """Print every kernel type from every provider."""
     finder, kernels = _discover()
+    for hint in provider_selection_hints(finder):
+        print(f"{PROG}: hint: {hint}", file=sys.stderr)
     if args.json:
         import json
 
@@ -118,6 +163,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Find, list and run Jupyter kernels from every installed provider.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -141,8 +188,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     p_run = sub.add_parser(
         "run",
-        help="start a kernel by type id and talk to it",
-        description="Start a kernel by type id (e.g. spec/python3) and run code in it.",
+        help="start a kernel by type id and run code in it",
+        description="Start a kernel by type id (e.g. spec/python3), run code in it from\n"
+        "-c CODE, FILE or stdin (-), and stream its output. Rich outputs (PNG, SVG, HTML)\n"
+        "are written to files; input() is answered from the terminal; Ctrl-C interrupts\n"
+        "the kernel, a second Ctrl-C quits.",
     )
     p_run.set_defaults(func=cmd_run)
     if _wants_run(argv):

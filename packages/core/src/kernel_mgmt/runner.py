@@ -1,14 +1,12 @@
 """``kernel-mgmt run TYPE [-c CODE | FILE | -]``: run code in a kernel from the terminal.
 
-The code runs as one cell (or several, split on ``# %%`` lines with ``--cells``). Output
-streams live: stdout/stderr as the kernel writes them, ``execute_result`` text, tracebacks.
-Rich outputs (PNG, SVG, HTML) are written to files in an output folder (default
-``./kernel-mgmt-output/``, made on first use) and the path is printed in their place.
-``input()`` in the kernel is answered from the terminal. Ctrl-C interrupts the kernel; a second
-Ctrl-C while the interrupt is pending quits. ``--json`` prints every message as one JSON line.
-
-Exit status: 0 when every cell succeeded, 1 on an error in the code or a dead kernel,
-2 for usage errors and unknown kernel types, 124 on ``--timeout``, 130 when quit by Ctrl-C.
+The code runs as one cell (or several, split on ``# %%`` lines with ``--cells``; markdown
+cells are skipped). Output streams live: stdout/stderr as the kernel writes them,
+``execute_result`` text, tracebacks. Rich outputs (PNG, SVG, HTML) are written to files in an
+output folder (default ``./kernel-mgmt-output/``, made on first use) and the path is printed in
+their place. ``input()`` in the kernel is answered from the terminal. Ctrl-C interrupts the
+kernel; a second Ctrl-C while the interrupt is pending quits. ``--json`` prints every message
+as one JSON line. Exit statuses: :data:`EXIT_CODES_HELP`.
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -25,12 +24,39 @@ import sys
 from typing import Any
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 124, 130
+#: The exit statuses, as ``--help`` shows them.
+EXIT_CODES_HELP = """\
+exit status:
+  0    every cell ran without error
+  1    an error in the code, a dead kernel, a kernel that failed to start,
+       or rich outputs that could not be written to the output folder
+  2    usage or config error: bad option, unknown kernel type, missing file or folder
+  124  a cell ran longer than --timeout (it is interrupted first)
+  130  interrupted by Ctrl-C (128 + SIGINT)
+"""
 DEFAULT_OUTPUT_DIR = "kernel-mgmt-output"
+#: Seconds to wait for the interrupted cell's execute_reply and idle after --timeout, before
+#: shutting the kernel down (shutting down mid-reply makes ipykernel log a ZMQError).
+INTERRUPT_GRACE_S = 5.0
 #: Rich MIME types written to files, with their file extension.
 RICH_TYPES = {"image/png": "png", "image/svg+xml": "svg", "text/html": "html"}
-_CELL_MARK = re.compile(r"^# ?%%.*$", re.MULTILINE)
+#: A cell marker line; group 1 is the rest of the line (title, ``[markdown]``, metadata).
+_CELL_MARK = re.compile(r"^# ?%%(.*)$", re.MULTILINE)
+#: Jupytext / VS Code percent format: ``# %% [markdown]`` (or ``[md]``) starts a markdown cell.
+_MARKDOWN_CELL = re.compile(r"\[(?:markdown|md)\]")
 #: ANSI colour sequences, as kernels put into tracebacks (CSI ... final byte).
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+
+
+class OutputDirError(OSError):
+    """The output folder for rich outputs cannot be made or written to."""
+
+    def __init__(self, folder: str, why: str) -> None:
+        self.folder = folder
+        super().__init__(
+            f"cannot write rich outputs to folder {os.path.abspath(folder)}: {why} "
+            "(choose another with --output-dir DIR)"
+        )
 
 
 class _IntermixedParser(argparse.ArgumentParser):
@@ -52,40 +78,72 @@ class _IntermixedParser(argparse.ArgumentParser):
             self._parsing = False
 
 
+def _seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0 (a bad value is a usage error, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, not {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``run``'s arguments to *parser* (the ``kernel-mgmt run`` subparser)."""
     if type(parser) is argparse.ArgumentParser:
         parser.__class__ = _IntermixedParser
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EXIT_CODES_HELP
     parser.add_argument("kernel_type", metavar="TYPE", help="kernel type id, e.g. spec/python3")
     parser.add_argument("file", metavar="FILE", nargs="?", help="file to run; '-' reads stdin")
     parser.add_argument("-c", "--code", help="code to run (instead of FILE)")
     parser.add_argument(
-        "--cells", action="store_true", help="split the code into cells at '# %%%%' lines"
+        "--cells",
+        action="store_true",
+        help="run the code cell by cell, split at '# %%%%' lines; markdown cells "
+        "('# %%%% [markdown]' or '# %%%% [md]', as Jupytext and VS Code write them) are skipped; "
+        "the run stops at the first cell that fails",
     )
     parser.add_argument(
         "--output-dir",
         metavar="DIR",
-        help=f"where rich outputs (images, HTML) go (default: ./{DEFAULT_OUTPUT_DIR}/)",
+        help="where rich outputs (PNG, SVG, HTML) are written, made on first use "
+        f"(default: ./{DEFAULT_OUTPUT_DIR}/); a folder that cannot be written is an error",
     )
     parser.add_argument(
-        "--timeout", type=float, metavar="S", help="give up on a cell after S seconds (exit 124)"
+        "--timeout",
+        type=_seconds,
+        metavar="S",
+        help="interrupt a cell that runs longer than S seconds and exit 124 (default: no limit)",
     )
     parser.add_argument(
         "--startup-timeout",
-        type=float,
+        type=_seconds,
         default=60.0,
         metavar="S",
-        help="give up if the kernel is not ready after S seconds (default 60)",
+        help="give up (exit 1) if the kernel is not ready after S seconds (default: 60)",
     )
-    parser.add_argument("--cwd", metavar="DIR", help="the kernel's working directory")
     parser.add_argument(
-        "--json", action="store_true", help="print every message as one JSON object per line"
+        "--cwd", metavar="DIR", help="the kernel's working directory (default: the current one)"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print every message (IOPub, execute_reply, stdin) as one JSON object per line; "
+        "rich outputs are then not written to files",
     )
 
 
 def split_cells(code: str) -> list[str]:
-    """Split on ``# %%`` marker lines (VS Code / Jupytext style); drop empty cells."""
-    cells = [c.strip("\n") for c in _CELL_MARK.split(code)]
+    """Split on ``# %%`` marker lines (VS Code / Jupytext percent format); drop empty cells
+    and markdown cells (``# %% [markdown]``, ``# %% [md]``), which are text, not code."""
+    parts = _CELL_MARK.split(code)  # [before the first marker, marker rest, body, ...]
+    bodies = [parts[0]]
+    for header, body in zip(parts[1::2], parts[2::2], strict=True):
+        if not _MARKDOWN_CELL.search(header):
+            bodies.append(body)
+    cells = [c.strip("\n") for c in bodies]
     return [c for c in cells if c.strip()]
 
 
@@ -100,32 +158,86 @@ def _read_code(args: argparse.Namespace) -> str | None:
         return f.read()
 
 
+class _Screen:
+    """Writes to stdout/stderr and remembers which one has an unfinished line.
+
+    Kernels often write without a final newline (``print(x, end='')``); our own notes (saved
+    image paths, results, messages, tracebacks) must still start on a line of their own.
+    The streams are looked up on each write, as test harnesses replace them.
+    """
+
+    def __init__(self) -> None:
+        self.open = {"stdout": False, "stderr": False}
+
+    def write(self, name: str, text: str) -> None:
+        if not text:
+            return
+        stream = getattr(sys, name)
+        stream.write(text)
+        stream.flush()
+        self.open[name] = not text.endswith("\n")
+
+    def fresh_line(self) -> None:
+        """End any unfinished line, so what follows starts a new one (also with ``2>&1``)."""
+        for name in ("stdout", "stderr"):
+            if self.open[name]:
+                self.write(name, "\n")
+
+    def note(self, name: str, text: str) -> None:
+        """Write *text* (a complete line or lines) on a fresh line of *name*."""
+        self.fresh_line()
+        self.write(name, text if text.endswith("\n") else text + "\n")
+
+
+_screen = _Screen()
+
+
 class OutputWriter:
-    """Shows IOPub messages on the terminal and saves rich outputs to files."""
+    """Shows IOPub messages on the terminal and saves rich outputs to files.
+
+    A folder that cannot be written does not stop the output hook (it runs inside the
+    client's message handler): the first failure is reported once, in :attr:`failure`, and
+    each rich output not saved is marked in the output so nothing disappears silently.
+    """
 
     def __init__(self, output_dir: str | None, as_json: bool) -> None:
         self.output_dir = output_dir or DEFAULT_OUTPUT_DIR
         self.as_json = as_json
         self.saved: list[str] = []
+        self.failure: OutputDirError | None = None
         self._counter = 0
 
     def _save(self, mime: str, data: Any) -> str:
-        os.makedirs(self.output_dir, exist_ok=True)
+        if self.failure is not None:
+            raise self.failure
         ext = RICH_TYPES[mime]
-        while True:
-            self._counter += 1
-            path = os.path.join(self.output_dir, f"output-{self._counter}.{ext}")
-            if not os.path.exists(path):
-                break
-        if mime == "image/png":
-            with open(path, "wb") as f:
-                f.write(base64.b64decode(data))
-        else:
-            text = "".join(data) if isinstance(data, list) else str(data)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text)
+        try:
+            os.makedirs(self.output_dir, exist_ok=True)
+        except OSError as e:
+            self._fail(f"cannot create it: {e.strerror or e}")
+        try:
+            while True:
+                self._counter += 1
+                path = os.path.join(self.output_dir, f"output-{self._counter}.{ext}")
+                if not os.path.exists(path):
+                    break
+            if mime == "image/png":
+                with open(path, "wb") as f:
+                    f.write(base64.b64decode(data))
+            else:
+                text = "".join(data) if isinstance(data, list) else str(data)
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text)
+        except OSError as e:
+            self._fail(f"cannot write {os.path.basename(path)}: {e.strerror or e}")
         self.saved.append(path)
         return path
+
+    def _fail(self, why: str) -> None:
+        """Report the first failure to write a rich output (once) and raise it."""
+        self.failure = OutputDirError(self.output_dir, why)
+        _err(f"{self.failure}; stopping after this cell")
+        raise self.failure
 
     def json_line(self, channel: str, msg: Any) -> None:
         record = {
@@ -136,8 +248,7 @@ class OutputWriter:
             "metadata": msg.metadata,
             "content": msg.content,
         }
-        sys.stdout.write(json.dumps(record, default=str) + "\n")
-        sys.stdout.flush()
+        _screen.write("stdout", json.dumps(record, default=str) + "\n")
 
     def __call__(self, msg: Any) -> None:
         if self.as_json:
@@ -145,25 +256,33 @@ class OutputWriter:
             return
         msg_type, content = msg.msg_type, msg.content
         if msg_type == "stream":
-            stream = sys.stderr if content.get("name") == "stderr" else sys.stdout
-            stream.write(content.get("text", ""))
-            stream.flush()
+            name = "stderr" if content.get("name") == "stderr" else "stdout"
+            _screen.write(name, content.get("text", ""))
         elif msg_type in ("display_data", "execute_result", "update_display_data"):
             data = content.get("data", {})
-            saved = [self._save(m, data[m]) for m in RICH_TYPES if m in data]
-            for path in saved:
-                sys.stdout.write(f"[{_mime_label(path)} saved to {path}]\n")
+            shown = False
+            for mime in RICH_TYPES:
+                if mime not in data:
+                    continue
+                label = _MIME_LABELS[mime]
+                try:
+                    path = self._save(mime, data[mime])
+                except OutputDirError:
+                    _screen.note("stdout", f"[{label} not saved]")
+                else:
+                    _screen.note("stdout", f"[{label} saved to {path}]")
+                shown = True
             text = data.get("text/plain")
-            if text is not None and (msg_type == "execute_result" or not saved):
-                sys.stdout.write(text if text.endswith("\n") else text + "\n")
-            sys.stdout.flush()
+            if text is not None and (msg_type == "execute_result" or not shown):
+                _screen.note("stdout", text)
         elif msg_type == "error":
-            sys.stdout.flush()
             text = "\n".join(content.get("traceback", [])) + "\n"
             if not _wants_colour(sys.stderr):  # a log file or a pipe: no escape codes in it
                 text = _ANSI.sub("", text)
-            sys.stderr.write(text)
-            sys.stderr.flush()
+            _screen.note("stderr", text)
+
+
+_MIME_LABELS = {"image/png": "image", "image/svg+xml": "SVG image", "text/html": "HTML"}
 
 
 def _wants_colour(stream: Any) -> bool:
@@ -174,50 +293,104 @@ def _wants_colour(stream: Any) -> bool:
     return bool(isatty and isatty())
 
 
-def _mime_label(path: str) -> str:
-    return {"png": "image", "svg": "SVG image", "html": "HTML"}[path.rsplit(".", 1)[1]]
-
-
 def _err(text: str) -> None:
-    sys.stdout.flush()
-    print(f"kernel-mgmt run: {text}", file=sys.stderr, flush=True)
+    _screen.note("stderr", f"kernel-mgmt run: {text}")
 
 
-async def _run(args: argparse.Namespace, code: str) -> int:
+def check_output_dir(folder: str) -> str | None:
+    """Why rich outputs could not be written to *folder*, or None if they can (as far as can
+    be told without creating it: the folder is made only when a first rich output comes)."""
+    path = os.path.abspath(folder)
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            return "it exists and is not a folder"
+        if not os.access(path, os.W_OK | os.X_OK):
+            return "permission denied (not writable)"
+        return None
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create it: {parent} is not writable"
+    return None
+
+
+def _selection_hint(finder: Any, type_id: str) -> str:
+    """Why the provider of *type_id* may be missing: KERNEL_MGMT_PROVIDERS or the config
+    narrows the providers (text to append to an unknown-kernel message, or '')."""
+    from kernel_mgmt.cli import provider_selection_hints
+    from kernel_mgmt.discovery import ENV_PROVIDERS
+
+    hints = provider_selection_hints(finder)
+    env = os.environ.get(ENV_PROVIDERS)
+    installed = {info.id for info in finder.providers}  # loaded, failed or disabled
+    if not hints and env is not None and type_id.partition("/")[0] not in installed:
+        hints = [f"{ENV_PROVIDERS}={env!r} limits which providers load"]
+    return "".join(f"\n  hint: {h}" for h in hints)
+
+
+async def _start(args: argparse.Namespace, finder: Any) -> tuple[Any, Any] | int:
+    """Start the kernel: ``(manager, client)``, or the exit status after saying why not."""
     from kernel_mgmt.client_base import KernelDied
     from kernel_mgmt.discovery import InvalidLaunchParams, NoSuchKernel
     from kernel_mgmt.hl import start_kernel_async
+    from kernel_mgmt.subproc.launcher import KernelLaunchError
+
+    type_id = args.kernel_type
+    try:
+        return await start_kernel_async(
+            type_id,
+            cwd=args.cwd or os.getcwd(),
+            startup_timeout=args.startup_timeout,
+            finder=finder,
+        )
+    except NoSuchKernel as e:
+        text = str(e)
+        _err(text + ("" if "KERNEL_MGMT_PROVIDERS" in text else _selection_hint(finder, type_id)))
+        return EXIT_USAGE
+    except InvalidLaunchParams as e:
+        _err(str(e))
+        return EXIT_USAGE
+    except KernelDied as e:
+        _err(f"{type_id}: the kernel failed to start: {e}")
+        return EXIT_ERROR
+    except TimeoutError:
+        _err(
+            f"{type_id}: the kernel was not ready within {args.startup_timeout:g} s "
+            "(--startup-timeout S to wait longer)"
+        )
+        return EXIT_ERROR
+    except KernelLaunchError as e:  # ours: the message already says what and why
+        _err(f"{type_id}: {e}")
+        return EXIT_ERROR
+    except Exception as e:  # anything else a provider's launch hook raised
+        provider = type_id.partition("/")[0]
+        _err(f"cannot start {type_id}: provider {provider!r} raised {type(e).__name__}: {e}")
+        return EXIT_ERROR
+
+
+async def _run(args: argparse.Namespace, code: str, finder: Any) -> int:
+    from kernel_mgmt.client_base import KernelDied
 
     cells = split_cells(code) if args.cells else [code]
     writer = OutputWriter(args.output_dir, args.json)
     loop = asyncio.get_running_loop()
-    try:
-        km, kc = await start_kernel_async(
-            args.kernel_type,
-            cwd=args.cwd or os.getcwd(),
-            startup_timeout=args.startup_timeout,
-        )
-    except (NoSuchKernel, InvalidLaunchParams) as e:
-        _err(str(e))
-        return EXIT_USAGE
-    except KernelDied as e:
-        _err(f"the kernel failed to start: {e}")
-        return EXIT_ERROR
-    except TimeoutError as e:
-        _err(str(e))
-        return EXIT_ERROR
-    except Exception as e:  # a provider's launch error (KernelLaunchError, OSError, ...)
-        _err(f"cannot start {args.kernel_type}: {e}")
-        return EXIT_ERROR
+    started = await _start(args, finder)
+    if isinstance(started, int):
+        return started
+    km, kc = started
 
     current: dict[str, asyncio.Task[Any] | None] = {"task": None}
-    state = {"interrupting": False, "quit": False}
+    state = {"interrupting": False, "quit": False, "ctrl_c": False}
     background: set[asyncio.Task[Any]] = set()
 
     def on_sigint() -> None:
         task = current["task"]
         if task is None or task.done():
             return
+        state["ctrl_c"] = True
         if state["interrupting"]:
             # Second Ctrl-C while the first is pending: stop waiting and quit.
             state["quit"] = True
@@ -246,29 +419,40 @@ async def _run(args: argparse.Namespace, code: str) -> int:
     try:
         for cell in cells:
             state["interrupting"] = False
-            current["task"] = loop.create_task(
-                kc.execute_interactive(
-                    cell,
-                    output_hook=writer,
-                    timeout=args.timeout,
-                    stop_on_error=True,
-                )
+            task = current["task"] = loop.create_task(
+                kc.execute_interactive(cell, output_hook=writer, stop_on_error=True)
             )
-            try:
-                reply = await current["task"]
-            except asyncio.CancelledError:
+            await asyncio.wait({task}, timeout=args.timeout)
+            if not task.done():
+                _err(f"the cell ran longer than --timeout {args.timeout:g} s; interrupting it")
+                state["interrupting"] = True
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(kc.interrupt(), INTERRUPT_GRACE_S)
+                # Let the kernel send the interrupted cell's execute_reply and idle before the
+                # shutdown_request: a kernel shut down mid-reply logs a ZMQError traceback.
+                await asyncio.wait({task}, timeout=INTERRUPT_GRACE_S)
+                if not task.done():
+                    task.cancel()
+                    await asyncio.wait({task})
+                if not task.cancelled():
+                    task.exception()  # retrieved: a reply or KernelDied no longer matters
+                status = EXIT_INTERRUPTED if state["quit"] else EXIT_TIMEOUT
+                break
+            if task.cancelled():
                 if not state["quit"]:
-                    raise
+                    raise asyncio.CancelledError
                 status = EXIT_INTERRUPTED
                 break
-            except TimeoutError:
-                _err(f"the cell did not finish within {args.timeout} s; interrupting it")
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(kc.interrupt(), 5)
-                status = EXIT_TIMEOUT
-                break
+            try:
+                reply = task.result()
             except KernelDied as e:
                 _err(str(e))
+                status = EXIT_ERROR
+                break
+            if state["ctrl_c"]:  # the user stopped the run (the cell may have caught it)
+                status = EXIT_INTERRUPTED
+                break
+            if writer.failure is not None:
                 status = EXIT_ERROR
                 break
             if reply.content.get("status") != "ok":
@@ -295,9 +479,20 @@ async def _run(args: argparse.Namespace, code: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``kernel-mgmt run`` with parsed *args*; returns the exit status."""
+    from kernel_mgmt.config import ConfigError
+
     if args.code is not None and args.file is not None:
         _err("give either -c CODE or FILE, not both")
         return EXIT_USAGE
+    if args.cwd is not None and not os.path.isdir(args.cwd):
+        why = "not a folder" if os.path.exists(args.cwd) else "no such folder"
+        _err(f"--cwd {args.cwd}: {why}")
+        return EXIT_USAGE
+    if not args.json:
+        why = check_output_dir(args.output_dir or DEFAULT_OUTPUT_DIR)
+        if why is not None:
+            _err(str(OutputDirError(args.output_dir or DEFAULT_OUTPUT_DIR, why)))
+            return EXIT_USAGE
     try:
         code = _read_code(args)
     except OSError as e:
@@ -307,9 +502,18 @@ def run(args: argparse.Namespace) -> int:
         _err("give the code to run: -c CODE, a FILE, or - for stdin")
         return EXIT_USAGE
     try:
-        return asyncio.run(_run(args, code))
+        from kernel_mgmt.discovery import KernelFinder
+
+        try:
+            finder = KernelFinder.from_entrypoints()
+        except ConfigError as e:  # as `kernel-mgmt list` reports it: a usage/config error
+            _err(str(e))
+            return EXIT_USAGE
+        return asyncio.run(_run(args, code, finder))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    finally:
+        _screen.fresh_line()  # a shell prompt must not follow output without a newline
 
 
 def main(argv: list[str] | None = None) -> int:
