@@ -60,6 +60,10 @@ class Instance:
         assert self.config is not None, "load_config must run before find_kernels"
         return [("one", attrs("one")), ("two", attrs("two"))]
 
+    @hookimpl
+    async def launch(self, name, cwd, launch_params):
+        return {"kernel_name": name}, "instance-manager"
+
 
 class Seed(KernelProviderBase):
     """The seed form: undecorated overrides, an async generator find_kernels."""
@@ -85,6 +89,9 @@ class CoroutineProvider(KernelProviderBase):
     async def find_kernels(self):
         await asyncio.sleep(0)
         return [("listed", attrs("listed"))]
+
+    async def launch(self, name, cwd=None, launch_params=None):
+        return {"kernel_name": name}, "coro-manager"
 
 
 def test_three_provider_forms_and_stable_order() -> None:

@@ -53,6 +53,12 @@ class FakeEntryPoint:
         return self._loader()
 
 
+@hookimpl(specname="launch")
+async def launch_not_tested(name: str, cwd: Any, launch_params: Any) -> Any:
+    """The launch hook of the fake providers here: only their listing is under test."""
+    raise NotImplementedError(f"fake provider cannot start {name!r}")
+
+
 def provider(names: list[str], **kw: Any) -> Callable[[], Any]:
     def load() -> Any:
         mod = types.ModuleType("fake_provider")
@@ -63,6 +69,7 @@ def provider(names: list[str], **kw: Any) -> Callable[[], Any]:
                 yield n, {"display_name": n, "language": "python"}
 
         mod.find_kernels = find_kernels
+        mod.launch = launch_not_tested
         return mod
 
     return load
@@ -133,6 +140,9 @@ def test_exception_in_find_kernels_reported_once(caplog: pytest.LogCaptureFixtur
                 yield "first", {"display_name": "F", "language": "x"}
                 raise RuntimeError("database is locked")
 
+            async def launch(self, name, cwd=None, launch_params=None):
+                raise NotImplementedError
+
         return Raising  # a class: the finder instantiates it
 
     finder = finder_for(
@@ -199,6 +209,7 @@ def test_malformed_records_skipped_good_ones_kept() -> None:
             yield "ok", {"display_name": "twice", "language": "x"}
 
         mod.find_kernels = find_kernels
+        mod.launch = launch_not_tested
         return mod
 
     finder = finder_for(FakeEntryPoint("bad", load, dist="bad-dist"))
@@ -498,3 +509,208 @@ def test_scanner_survives_undecodable_metadata(tmp_path: Path) -> None:
     good.mkdir()
     (good / "entry_points.txt").write_text("[kernel_mgmt]\nmine = my_prov\n")
     assert [ep.name for ep in scan_entry_points(path=[str(tmp_path)])] == ["mine"]
+
+
+def test_provider_without_launch_hook_is_flagged_at_load() -> None:
+    """Listed, but `providers` says why its kernels cannot start; launch says so too."""
+
+    def load() -> Any:
+        mod = types.ModuleType("listonly")
+
+        @hookimpl
+        def find_kernels():
+            yield "k", {"display_name": "K", "language": "x"}
+
+        mod.find_kernels = find_kernels
+        return mod
+
+    finder = finder_for(FakeEntryPoint("listonly", load, dist="listonly-dist"))
+    message = "has no launch hook: its kernel types are listed but cannot be started"
+    info = status(finder, "listonly")
+    assert info.status == "ok" and info.hooks == ["find_kernels"]
+    assert info.problems == [message]  # at load time, before any listing
+    assert [str(p) for p in finder.problems] == [
+        f"provider 'listonly' (listonly-dist 1.0): {message}"
+    ]
+    assert ids(finder) == ["listonly/k"]
+    import asyncio
+
+    from kernel_mgmt.discovery import NoSuchKernel
+
+    with pytest.raises(NoSuchKernel, match="has no launch hook"):
+        asyncio.run(finder.launch("listonly/k"))
+
+
+def _logging_provider(log_from_other_thread: bool = False) -> Callable[[], Any]:
+    def load() -> Any:
+        log = logging.getLogger("km_test_logging_provider")
+        log.warning("loading: legacy option ignored")
+        mod = types.ModuleType("logs")
+
+        @hookimpl
+        def load_config(config):
+            log.error("config: %s is not a number", "timeout")
+
+        @hookimpl
+        def find_kernels():
+            log.warning("skipping %s: broken", "/envs/a/kernel.json")
+            log.info("informational, not a problem")
+            try:
+                raise OSError(13, "Permission denied")
+            except OSError:
+                log.warning("cannot read /envs/b", exc_info=True)
+            if log_from_other_thread:  # a thread the hook starts is not the hook's
+                t = threading.Thread(target=log.warning, args=("from a helper thread",))
+                t.start()
+                t.join(5)
+            yield "k", {"display_name": "K", "language": "x"}
+
+        mod.load_config = load_config
+        mod.find_kernels = find_kernels
+        mod.launch = launch_not_tested
+        return mod
+
+    return load
+
+
+def test_logged_warnings_become_problems(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    finder = finder_for(
+        FakeEntryPoint("logs", _logging_provider(log_from_other_thread=True), dist="logs-dist"),
+        FakeEntryPoint("good", provider(["k"])),
+    )
+    for _ in range(2):  # the same warnings again: listed once
+        assert ids(finder) == ["good/k", "logs/k"]
+    expected = [
+        "loading: legacy option ignored",
+        "config: timeout is not a number",
+        "skipping /envs/a/kernel.json: broken",
+        "cannot read /envs/b (PermissionError: [Errno 13] Permission denied)",
+    ]
+    info = status(finder, "logs")
+    assert info.status == "ok" and info.kernels == 1
+    assert info.problems == expected
+    assert info.to_dict()["problems"] == expected
+    assert [(p.provider, p.distribution, p.message) for p in finder.problems] == [
+        ("logs", "logs-dist", m) for m in expected
+    ]
+    assert status(finder, "good").problems == []
+    # The finder's own report of each names the provider; the helper thread's went its way.
+    reports = [r.getMessage() for r in caplog.records if r.name == "kernel_mgmt.discovery"]
+    assert reports == [f"provider 'logs' (logs-dist 1.0): {m}" for m in expected]
+    assert "from a helper thread" in [r.getMessage() for r in caplog.records]
+    assert not any("helper" in p.message for p in finder.problems)
+    # Nothing stays behind: no handler on the root logger, no import hook.
+    assert not any(type(h).__name__ == "_Router" for h in logging.getLogger().handlers)
+    assert not any(type(f).__name__ == "_LoggingWatch" for f in sys.meta_path)
+
+
+#: In a fresh interpreter without logging imported (as `kernel-mgmt list` runs): a provider
+#: that imports logging inside its hook is still heard, and another thread's warning logged
+#: meanwhile still reaches stderr through logging's last-resort handler.
+_LAZY_LOGGING = r"""
+import sys, threading, types
+from kernel_mgmt.discovery import KernelFinder
+from kernel_mgmt.hookspecs import hookimpl
+
+assert "logging" not in sys.modules
+mod = types.ModuleType("lazy")
+started, logged = threading.Event(), threading.Event()
+
+@hookimpl
+def find_kernels():
+    started.set()
+    assert logged.wait(10)
+    import logging
+    logging.getLogger("lazy").warning("skipping %s: unreadable", "/x/kernel.json")
+    return [("k", {"display_name": "K", "language": "x"})]
+
+@hookimpl
+async def launch(name, cwd, launch_params):
+    raise NotImplementedError
+
+mod.find_kernels, mod.launch = find_kernels, launch
+
+def app_thread():
+    started.wait(10)
+    import logging
+    logging.getLogger("app").warning("an application warning")
+    logged.set()
+
+t = threading.Thread(target=app_thread)
+t.start()
+finder = KernelFinder({"lazy": mod})
+print([t for t, _ in finder.find_kernels()])
+t.join(10)
+print([p.message for p in finder.problems])
+import logging
+print(logging.getLogger().handlers, [type(f).__name__ for f in sys.meta_path][:1])
+"""
+
+
+def test_warnings_of_a_provider_importing_logging_late() -> None:
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", _LAZY_LOGGING], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "['lazy/k']"
+    assert lines[1] == "['skipping /x/kernel.json: unreadable']"
+    assert lines[2].startswith("[] [") and "_LoggingWatch" not in lines[2]
+    assert out.stderr.splitlines() == [
+        "an application warning",
+        "provider 'lazy' (in-process): skipping /x/kernel.json: unreadable",
+    ]
+
+
+def test_seed_provider_classes_resolve_through_entry_points(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`from kernel_mgmt.discovery import KernelSpecProvider` (the seed's documented names)."""
+    import kernel_mgmt.discovery as discovery
+    import kernel_mgmt_provider_pyimport
+    import kernel_mgmt_provider_spec
+
+    for name in ("KernelSpecProvider", "IPykernelProvider"):
+        monkeypatch.delitem(discovery.__dict__, name, raising=False)  # no cached look-up
+    from kernel_mgmt.discovery import IPykernelProvider, KernelSpecProvider
+
+    assert KernelSpecProvider is kernel_mgmt_provider_spec.KernelSpecProvider
+    assert IPykernelProvider is kernel_mgmt_provider_pyimport.IPykernelProvider
+    assert issubclass(KernelSpecProvider, KernelProviderBase)
+    assert "KernelSpecProvider" not in discovery.__all__  # a star import needs no provider
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        discovery.NoSuchName  # noqa: B018
+
+
+def test_seed_provider_class_not_installed_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import kernel_mgmt.discovery as discovery
+
+    for name in ("KernelSpecProvider", "IPykernelProvider"):
+        monkeypatch.delitem(discovery.__dict__, name, raising=False)
+    # Only the conda provider is "installed".
+    real = scan_entry_points()
+    monkeypatch.setattr(
+        discovery, "scan_entry_points", lambda *a, **k: [e for e in real if e.name == "conda"]
+    )
+    with pytest.raises(ImportError, match=r"pip install kernel-mgmt-provider-spec"):
+        from kernel_mgmt.discovery import KernelSpecProvider  # noqa: F401
+    with pytest.raises(ImportError) as info:
+        from kernel_mgmt.discovery import IPykernelProvider  # noqa: F401
+    assert "'pyimport' provider, which is not installed" in str(info.value)
+    assert "pip install kernel-mgmt-provider-pyimport" in str(info.value)
+
+
+def test_import_of_discovery_loads_no_provider() -> None:
+    import subprocess
+
+    code = (
+        "import sys, kernel_mgmt.discovery; "
+        "print(sorted(m for m in sys.modules if m.startswith('kernel_mgmt_provider')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr

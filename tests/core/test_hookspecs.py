@@ -37,3 +37,13 @@ def test_launch_is_firstresult() -> None:
     pm.add_hookspecs(hookspecs)
     assert pm.hook.launch.spec.opts["firstresult"] is True
     assert pm.hook.find_kernels.spec.opts["firstresult"] is False
+
+
+def test_find_kernels_documents_reporting_by_logging() -> None:
+    """Providers report a skipped item by logging a warning; the hook reference says so."""
+    from kernel_mgmt import discovery
+
+    doc = inspect.getdoc(hookspecs.find_kernels)
+    assert "Log a warning to report a skipped item" in doc
+    assert "problems_captured" in doc and callable(discovery.problems_captured)
+    assert discovery.problems_captured() is False  # not inside a provider hook here

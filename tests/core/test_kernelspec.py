@@ -61,10 +61,15 @@ def test_read_keeps_unknown_keys(tmp_path: Path) -> None:
         ("{not json", "not valid JSON"),
         ("[1, 2]", "expected a JSON object"),
         ({"display_name": "K", "language": "x"}, "missing required key 'argv'"),
-        ({**GOOD, "argv": []}, "'argv' must be a non-empty list"),
-        ({**GOOD, "argv": "python -m x"}, "'argv' must be a non-empty list"),
-        ({"argv": ["x"], "language": "x"}, "missing required key 'display_name'"),
+        ({**GOOD, "argv": []}, "'argv' is empty"),
+        ({**GOOD, "argv": "python -m x"}, "'argv' must be a list of strings"),
+        ({**GOOD, "argv": ["python", 1]}, "'argv' must be a list of strings"),
+        ({**GOOD, "argv": None}, "'argv' must be a list of strings, not null"),
         ({**GOOD, "language": 3}, "'language' must be a string"),
+        ({**GOOD, "display_name": None}, "'display_name' must be a string"),
+        ({**GOOD, "env": None}, "'env'"),
+        ({**GOOD, "metadata": None}, "'metadata' must be an object"),
+        ({**GOOD, "kernel_protocol_version": 5}, "'kernel_protocol_version' must be a string"),
         ({**GOOD, "interrupt_mode": "sigint"}, "'interrupt_mode'"),
         ({**GOOD, "interrupt_mode": None}, "'interrupt_mode'"),
         ({**GOOD, "env": {"A": 1}}, "'env'"),
@@ -82,6 +87,35 @@ def test_invalid_specs_name_the_file(tmp_path: Path, spec, fragment: str) -> Non
     if not isinstance(spec, str):  # the schema agrees with the light check
         with pytest.raises(InvalidKernelSpec):
             validate_kernel_spec(spec, "p")
+
+
+def test_missing_keys_read_with_jupyter_clients_defaults(tmp_path: Path) -> None:
+    """jupyter_client lists a kernel.json without language, display_name or argv (its traits
+    default to "" and []): reading accepts them too, the attributes fill in defaults, and
+    only writing (a new spec) insists on all three."""
+    argv = GOOD["argv"]
+    nolang = make(tmp_path, "nolang", {"argv": argv, "display_name": "Echo"})
+    attrs = kernel_attributes(read_kernel_spec(str(nolang)), str(nolang))
+    assert (attrs["language"], attrs["language_info"], attrs["argv"]) == ("", {"name": ""}, argv)
+    noname = make(tmp_path, "NoName", {"argv": argv, "language": "x"})
+    assert kernel_attributes(read_kernel_spec(str(noname)), str(noname))["display_name"] == "NoName"
+    noargv = make(tmp_path, "noargv", {"display_name": "N", "language": "x"})
+    with pytest.raises(InvalidKernelSpec, match=r"missing required key .argv. \(the command line"):
+        read_kernel_spec(str(noargv))  # launchable by default: nothing to start
+    spec = read_kernel_spec(str(noargv), launchable=False)
+    assert kernel_attributes(spec, str(noargv))["argv"] == []
+    empty = make(tmp_path, "empty", "{}")
+    attrs = kernel_attributes(read_kernel_spec(str(empty), launchable=False), str(empty))
+    assert {k: attrs[k] for k in ("argv", "display_name", "language")} == {
+        "argv": [],
+        "display_name": "empty",
+        "language": "",
+    }
+    for missing in ("display_name", "language", "argv"):
+        partial = {k: v for k, v in GOOD.items() if k != missing}
+        with pytest.raises(InvalidKernelSpec, match=f"missing required key '{missing}'"):
+            write_kernel_spec(str(tmp_path / "out"), partial)
+    assert not (tmp_path / "out").exists()
 
 
 def test_interrupt_mode_any_case_as_jupyter_client(tmp_path: Path) -> None:
@@ -190,8 +224,8 @@ def test_install_user_prefix_replace_remove(tmp_path: Path) -> None:
 
 
 def test_install_refuses_invalid_source(tmp_path: Path) -> None:
-    src = make(tmp_path / "src", "k", {"argv": ["x"]})
-    with pytest.raises(InvalidKernelSpec):
+    src = make(tmp_path / "src", "k", {"argv": ["x"], "language": ["python"]})
+    with pytest.raises(InvalidKernelSpec, match="'language' must be a string"):
         install_kernel_spec(str(src), user=True)
     assert not (tmp_path / "user" / "kernels" / "k").exists()
 

@@ -305,7 +305,8 @@ def test_bad_input_is_skipped_with_a_warning_naming_it(
     conda.make_root()
     conda.env("good", kernels={"python3": conda.spec()})
     conda.env("broken", kernels={"bad": "{not json", "python3": conda.spec()})
-    conda.env("missingkey", kernels={"nolang": {"argv": ["x"], "display_name": "X"}})
+    # A mistyped key (jupyter_client rejects it too; a missing language is fine, as there).
+    conda.env("badkey", kernels={"numlang": {"argv": ["x"], "display_name": "X", "language": 3}})
     gone = conda.tmp / "deleted-env"
     listed = conda.make_env(conda.tmp / "listed", packages=IPYKERNEL)
     txt = conda.environments_txt("relative/path", gone, listed)
@@ -325,8 +326,8 @@ def test_bad_input_is_skipped_with_a_warning_naming_it(
     assert f"cannot read conda config {conda.home / '.config' / 'conda' / 'condarc'}" in messages
     broken_json = conda.root / "envs" / "broken" / "share" / "jupyter" / "kernels" / "bad"
     assert str(broken_json / "kernel.json") in messages
-    nolang = conda.root / "envs" / "missingkey" / "share" / "jupyter" / "kernels" / "nolang"
-    assert f"{nolang / 'kernel.json'}: missing required key 'language'" in messages
+    numlang = conda.root / "envs" / "badkey" / "share" / "jupyter" / "kernels" / "numlang"
+    assert f"{numlang / 'kernel.json'}: 'language' must be a string" in messages
     assert len(warnings_of(caplog)) == 7
 
 
@@ -480,6 +481,22 @@ def test_find_kernels_through_the_finder(conda: Any) -> None:
     found = dict(finder.find_kernels())
     assert "conda/fenv-python3" in found
     assert found["conda/fenv-python3"]["display_name"] == "Python 3 (conda: fenv)"
+
+
+def test_problems_listed_by_every_finder_even_from_cache(conda: Any) -> None:
+    """A broken kernelspec is a problem of the conda provider in each finder's listing,
+    also when the second finder is answered from the cache (no new scan)."""
+    from kernel_mgmt.discovery import KernelFinder
+
+    conda.make_root()
+    conda.env("good", kernels={"python3": conda.spec()})
+    conda.env("broken", kernels={"bad": "{not json"})
+    bad = conda.root / "envs" / "broken" / "share" / "jupyter" / "kernels" / "bad" / "kernel.json"
+    for _ in range(2):
+        finder = KernelFinder([provider], config={"conda": {"include_base": False}})
+        assert "conda/good-python3" in dict(finder.find_kernels())
+        messages = [p.message for p in finder.problems if p.provider == "conda"]
+        assert any(str(bad) in m for m in messages), messages
 
 
 def test_import_is_light() -> None:

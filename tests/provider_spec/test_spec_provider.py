@@ -99,15 +99,104 @@ def test_broken_specs_skipped_with_one_warning(jp: Path, caplog: pytest.LogCaptu
     caplog.set_level(logging.WARNING)
     make(jp, "good")
     make(jp, "badjson", "{nope")
+    make(jp, "badtype", {"argv": ARGV, "display_name": "x", "language": 3})
     make(jp, "noargv", {"display_name": "x", "language": "x"})
     make(jp, "bad name")
     for _ in range(3):
-        assert list(found([str(jp / "kernels")])) == ["good"]
+        assert list(found([str(jp / "kernels")])) == ["good", "noargv"]
     messages = [r.getMessage() for r in caplog.records if r.name == "kernel_mgmt_provider_spec"]
-    for needle in ("badjson/kernel.json", "noargv/kernel.json", "bad name"):
+    for needle in ("badjson/kernel.json", "badtype/kernel.json", "noargv/kernel.json", "bad name"):
         assert sum(needle in m for m in messages) == 1, (needle, messages)
     assert any("not valid JSON" in m for m in messages)
-    assert any("missing required key 'argv'" in m for m in messages)
+    assert any("'language' must be a string" in m for m in messages)
+    assert any("noargv/kernel.json has no (or an empty) 'argv'" in m for m in messages)
+
+
+def _finder_problems(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], dict]:
+    monkeypatch.setenv("KERNEL_MGMT_PROVIDERS", "spec")
+    finder = KernelFinder.from_entrypoints({})
+    kernels = dict(finder.find_kernels())
+    (info,) = [p for p in finder.providers if p.id == "spec"]
+    assert info.status == "ok"
+    assert [p.message for p in finder.problems] == info.problems  # one provider: same list
+    return info.to_dict()["problems"], kernels
+
+
+def test_skipped_kernelspecs_are_the_providers_problems(
+    jp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warnings reach KernelFinder.problems and `providers` (not only stderr), naming the
+    file, for every finder in the process (the provider logs once per process otherwise)."""
+    make(jp, "good")
+    make(jp, "badjson", "{nope")
+    make(jp, "notobject", "[1]")
+    make(jp, "badtype", {"argv": ARGV, "display_name": 3, "language": "x"})
+    make(jp, "nullenv", {"argv": ARGV, "display_name": "x", "language": "x", "env": None})
+    make(jp, "noargv", {"display_name": "x", "language": "x"})
+    for _ in range(2):  # a second finder in the same process sees them too
+        problems, kernels = _finder_problems(monkeypatch)
+        assert {"spec/good", "spec/noargv"} <= set(kernels)
+        assert not {"spec/badjson", "spec/notobject", "spec/badtype"} & set(kernels)
+        assert len(problems) == 5, problems
+        for name in ("badjson", "notobject", "badtype", "nullenv"):
+            path = jp / "kernels" / name / "kernel.json"
+            assert sum(p.startswith(f"skipping kernelspec {path}: ") for p in problems) == 1
+        noargv = jp / "kernels" / "noargv" / "kernel.json"
+        assert any(
+            p.startswith(f"kernelspec {noargv} has no (or an empty) 'argv'") for p in problems
+        )
+
+
+def test_providers_json_lists_spec_problems(jp: Path) -> None:
+    """`kernel-mgmt providers --json` in a fresh process (logging not imported before)."""
+    make(jp, "good")
+    make(jp, "badjson", "{nope")
+    env = {**os.environ, "KERNEL_MGMT_PROVIDERS": "spec"}
+    out = subprocess.run(
+        [sys.executable, "-m", "kernel_mgmt", "providers", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    (spec,) = [p for p in json.loads(out.stdout) if p["id"] == "spec"]
+    assert spec["status"] == "ok" and spec["kernels"] == len(found())
+    assert spec["problems"] == [
+        f"skipping kernelspec {jp / 'kernels' / 'badjson' / 'kernel.json'}: not valid JSON: "
+        "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+    ]
+    lines = [line for line in out.stderr.splitlines() if "badjson" in line]
+    assert len(lines) == 1 and lines[0].startswith("provider 'spec' ("), out.stderr
+
+
+#: kernel.json files and whether jupyter_client (8.x) lists them. Missing keys get defaults
+#: there (language "", display_name "", argv []); values of the wrong type are rejected.
+PARITY_CASES: dict[str, tuple[dict | str, bool]] = {
+    "nolang": ({"argv": ARGV, "display_name": "Echo"}, True),
+    "nodisplay": ({"argv": ARGV, "language": "python"}, True),
+    "noargv": ({"display_name": "No argv", "language": "python"}, True),
+    "emptyargv": ({"argv": [], "display_name": "Empty", "language": "python"}, True),
+    "emptyobject": ("{}", True),
+    "badjson": ("{", False),
+    "emptyfile": ("", False),
+    "notobject": ("[1, 2]", False),
+    "langnumber": ({"argv": ARGV, "display_name": "x", "language": 3}, False),
+    "langnull": ({"argv": ARGV, "display_name": "x", "language": None}, False),
+    "displaynumber": ({"argv": ARGV, "display_name": 3, "language": "x"}, False),
+    "argvnull": ({"argv": None, "display_name": "x", "language": "x"}, False),
+    "envlist": ({"argv": ARGV, "display_name": "x", "language": "x", "env": []}, False),
+    "envnull": ({"argv": ARGV, "display_name": "x", "language": "x", "env": None}, False),
+    "metalist": ({"argv": ARGV, "display_name": "x", "language": "x", "metadata": []}, False),
+    "modebogus": (
+        {"argv": ARGV, "display_name": "x", "language": "x", "interrupt_mode": "x"},
+        False,
+    ),
+    "protocolnumber": (
+        {"argv": ARGV, "display_name": "x", "language": "x", "kernel_protocol_version": 5},
+        False,
+    ),
+}
 
 
 def test_parity_with_jupyter_kernelspec_list(jp: Path, tmp_path: Path) -> None:
@@ -115,7 +204,8 @@ def test_parity_with_jupyter_kernelspec_list(jp: Path, tmp_path: Path) -> None:
     make(jp, "Beta", interrupt_mode="Message")  # any case, as jupyter_client reads it
     make(tmp_path / "data", "beta", display_name="shadowed")
     make(tmp_path / "data", "gamma.v2")
-    make(jp, "broken", "{")
+    for name, (spec, _listed) in PARITY_CASES.items():
+        make(jp, name, spec)
     out = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "jupyter"), "kernelspec", "list", "--json"],
         capture_output=True,
@@ -124,12 +214,55 @@ def test_parity_with_jupyter_kernelspec_list(jp: Path, tmp_path: Path) -> None:
         check=True,
     )
     theirs = json.loads(out.stdout)["kernelspecs"]
+    listed = {name for name, (_spec, ok) in PARITY_CASES.items() if ok}
+    assert listed <= set(theirs) and not (set(PARITY_CASES) - listed) & set(theirs)
     ours = found()
     assert set(ours) == set(theirs)
     for name, entry in theirs.items():
         assert ours[name]["resource_dir"] == entry["resource_dir"], name
         for key in ("argv", "display_name", "language", "interrupt_mode", "env", "metadata"):
+            if key == "display_name" and entry["spec"][key] == "":
+                # Ours is the folder name where the file has none (jupyter_client: "").
+                assert ours[name][key] == name, name
+                continue
             assert ours[name][key] == entry["spec"][key], (name, key)
+        assert ours[name]["language_info"] == {"name": entry["spec"]["language"]}, name
+
+
+def test_kernelspec_without_language_runs(jp: Path, tmp_path: Path) -> None:
+    """The reviewer's case: no language in kernel.json; `kernel-mgmt run` still runs it."""
+    make(jp, "echo", {"argv": ARGV, "display_name": "Echo"})
+    env = {**os.environ, "KERNEL_MGMT_PROVIDERS": "spec"}
+    out = subprocess.run(
+        [sys.executable, "-m", "kernel_mgmt", "run", "spec/echo", "-c", "print(6 * 7)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "42" in out.stdout
+    assert "echo" not in out.stderr  # no warning about it
+    assert not any((tmp_path / "runtime").glob("kernel-*.json"))
+
+
+def test_launch_without_argv_names_the_file(jp: Path) -> None:
+    from kernel_mgmt.subproc.launcher import KernelLaunchError
+
+    make(jp, "noargv", {"display_name": "N", "language": "python"})
+    make(jp, "emptyargv", {"argv": [], "display_name": "E", "language": "python"})
+    finder = KernelFinder([KernelSpecProvider()])
+    assert {"spec/noargv", "spec/emptyargv"} <= set(dict(finder.find_kernels()))
+
+    async def go():
+        for name, problem in (("noargv", "missing required key 'argv'"), ("emptyargv", "empty")):
+            path = jp / "kernels" / name / "kernel.json"
+            with pytest.raises(KernelLaunchError) as info:
+                await finder.launch(f"spec/{name}")
+            assert f"spec/{name}" in str(info.value) and str(path) in str(info.value)
+            assert problem in str(info.value) and "argv" in str(info.value)
+
+    asyncio.run(go())
 
 
 def test_finder_uses_spec_provider_by_entry_point(jp: Path, monkeypatch) -> None:

@@ -8,7 +8,11 @@ methods, or (seed style) a :class:`KernelProviderBase` subclass, which the finde
 Loading is robust: a provider that fails to import, raises, hangs past its timeout or yields
 malformed records is reported once (logged, and listed in :attr:`KernelFinder.problems` and
 :attr:`KernelFinder.providers`, naming its distribution) and skipped; every other provider's
-kernels still appear.
+kernels still appear. Warnings a provider logs while its hook runs (e.g. a skipped
+kernel.json) are listed as its problems too.
+
+``KernelSpecProvider`` and ``IPykernelProvider``, which the seed documents here, are loaded
+from the installed spec and pyimport providers when imported from this module.
 
 ``python -m kernel_mgmt.discovery`` prints the kernel type ids, one a line.
 """
@@ -42,6 +46,7 @@ __all__ = [
     "Problem",
     "ProviderInfo",
     "ProviderTimeout",
+    "problems_captured",
     "scan_entry_points",
     "validate_launch_params",
 ]
@@ -323,6 +328,87 @@ def scan_entry_points(
 
 
 # --------------------------------------------------------------------------------------------
+# Provider log warnings become problems. While a hook runs in its worker thread, WARNING+
+# records logged on that thread are kept and reported as problems of that provider.
+
+_captures: dict[int, list[str]] = {}  # worker thread id -> messages logged on it
+_capture_lock = threading.Lock()
+_router: Any = None  # the logging.Handler routing records to _captures (made once)
+_router_attached = False
+
+
+def problems_captured() -> bool:
+    """Whether this thread's WARNING+ log records are being recorded as a provider's problems.
+
+    True inside a provider hook that a :class:`KernelFinder` runs. A provider that logs a
+    problem only once per process should log it again while this is true, so that every
+    finder lists it.
+    """
+    return threading.get_ident() in _captures
+
+
+def _record_text(record: Any) -> str:
+    try:
+        text = record.getMessage()
+    except Exception:  # bad %-arguments: keep what the provider wrote
+        text = str(record.msg)
+    exc = record.exc_info[1] if record.exc_info else None
+    if exc is not None:
+        text += f" ({type(exc).__name__}: {exc})"
+    return text
+
+
+def _attach_router(logging: Any) -> None:
+    """Put the routing handler on the root logger (called with _capture_lock held)."""
+    global _router, _router_attached
+    if _router is None:
+
+        class _Router(logging.Handler):
+            """Keeps records of capturing threads; others go where they would have gone."""
+
+            def emit(self, record: Any) -> None:
+                sink = _captures.get(record.thread)
+                if sink is not None:
+                    sink.append(_record_text(record))
+                    return
+                # logging prints a record that no handler sees with lastResort; this
+                # handler must not swallow other threads' records while it is attached.
+                found = 0
+                logger = logging.getLogger(record.name)
+                while logger is not None:
+                    found += sum(h is not self for h in logger.handlers)
+                    logger = logger.parent if logger.propagate else None
+                last = logging.lastResort
+                if not found and last is not None and record.levelno >= last.level:
+                    last.handle(record)
+
+        _router = _Router(logging.WARNING)
+    logging.getLogger().addHandler(_router)
+    _router_attached = True
+
+
+def _capture_begin(sink: list[str]) -> None:
+    """Start recording this thread's WARNING+ log records into ``sink``."""
+    import logging  # here, not at the top: only provider calls need it
+
+    with _capture_lock:
+        _captures[threading.get_ident()] = sink
+        if not _router_attached:
+            _attach_router(logging)
+
+
+def _capture_end() -> None:
+    global _router_attached
+    with _capture_lock:
+        _captures.pop(threading.get_ident(), None)
+        if _captures:
+            return
+        if _router_attached:
+            sys.modules["logging"].getLogger().removeHandler(_router)
+            _router_attached = False
+
+
+# --------------------------------------------------------------------------------------------
 # Running provider code under a timeout.
 
 
@@ -333,7 +419,7 @@ class ProviderTimeout(TimeoutError):
 class _Job:
     """Run ``fn`` in a daemon thread so that a hung provider cannot hang the caller."""
 
-    __slots__ = ("_done", "_error", "_value", "lock", "processed", "started", "thread")
+    __slots__ = ("_done", "_error", "_value", "lock", "logged", "processed", "started", "thread")
 
     def __init__(self, fn: Callable[[], Any], name: str) -> None:
         self._done = threading.Event()
@@ -343,16 +429,20 @@ class _Job:
         # For find jobs shared by concurrent callers: the first one validates the records.
         self.lock = threading.Lock()
         self.processed: list[tuple[str, dict[str, Any]]] | None = None
+        #: WARNING+ log messages the provider emitted on the job's thread.
+        self.logged: list[str] = []
         # daemon: a provider stuck forever must not keep the interpreter from exiting
         self.thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
         self.thread.start()
 
     def _run(self, fn: Callable[[], Any]) -> None:
+        _capture_begin(self.logged)
         try:
             self._value = fn()
         except BaseException as e:
             self._error = e
         finally:
+            _capture_end()
             self._done.set()
 
     def done(self) -> bool:
@@ -364,10 +454,6 @@ class _Job:
         if self._error is not None:
             raise self._error
         return self._value
-
-
-def _run_with_timeout(fn: Callable[[], Any], timeout: float, name: str) -> Any:
-    return _Job(fn, name).result(timeout)
 
 
 def _collect_records(result: Any) -> list[Any]:
@@ -684,7 +770,8 @@ class KernelFinder:
             owners[ep.name] = (ep, info)
             timeout = self.timeout_for(ep.name)
             try:
-                obj = _run_with_timeout(
+                obj = self._run_logged(
+                    info,
                     lambda ep=ep: self._instantiate(ep.load()),
                     timeout,
                     f"kernel_mgmt-load-{ep.name}",
@@ -763,10 +850,15 @@ class KernelFinder:
             return
         if unknown:
             self._report(info, f"ignoring unknown hooks: {', '.join(sorted(unknown))}")
+        if "launch" not in impls:
+            self._report(
+                info, "has no launch hook: its kernel types are listed but cannot be started"
+            )
         if "load_config" in impls:
             timeout = self.timeout_for(info.id)
             try:
-                _run_with_timeout(
+                self._run_logged(
+                    info,
                     lambda: _call_impl(impls["load_config"], config=self.config),
                     timeout,
                     f"kernel_mgmt-config-{info.id}",
@@ -782,6 +874,21 @@ class KernelFinder:
         self._providers[info.id] = provider
 
     # -- reporting ----------------------------------------------------------------------------
+
+    def _run_logged(
+        self, info: ProviderInfo, fn: Callable[[], Any], timeout: float, name: str
+    ) -> Any:
+        """Run provider code in a worker thread under ``timeout``; what it logs is reported."""
+        job = _Job(fn, name)
+        try:
+            return job.result(timeout)
+        finally:
+            self._report_logged(info, job)
+
+    def _report_logged(self, info: ProviderInfo, job: _Job) -> None:
+        """Report each WARNING+ record the provider logged in the job's thread as a problem."""
+        for message in list(job.logged):  # a copy: a timed-out job may still be logging
+            self._report(info, message)
 
     def _report(self, info: ProviderInfo, message: str) -> None:
         """Record and log a problem, once per provider and message."""
@@ -848,6 +955,12 @@ class KernelFinder:
             return job.processed
 
     def _process_find(self, provider: _Provider, job: _Job) -> list[tuple[str, dict[str, Any]]]:
+        try:
+            return self._check_find(provider, job)
+        finally:
+            self._report_logged(provider.info, job)
+
+    def _check_find(self, provider: _Provider, job: _Job) -> list[tuple[str, dict[str, Any]]]:
         info = provider.info
         timeout = self.timeout_for(provider.id)
         try:
@@ -1033,6 +1146,45 @@ def _remember_launch(
         if value is not None and getattr(manager, attr, None) is None:
             with contextlib.suppress(AttributeError, TypeError):  # __slots__, read-only props
                 setattr(manager, attr, value)
+
+
+#: The seed's ``jupyter_kernel_mgmt.discovery`` classes that now live in provider packages:
+#: name -> (provider id, distribution to install).
+_PROVIDER_CLASSES = {
+    "KernelSpecProvider": ("spec", "kernel-mgmt-provider-spec"),
+    "IPykernelProvider": ("pyimport", "kernel-mgmt-provider-pyimport"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``from kernel_mgmt.discovery import KernelSpecProvider`` (or ``IPykernelProvider``).
+
+    The seed documents both classes in ``discovery``. Core never imports a provider: on this
+    explicit request it loads the installed one through its ``kernel_mgmt`` entry point and
+    returns the class of that name from it (nothing happens at import time).
+    """
+    compat = _PROVIDER_CLASSES.get(name)
+    if compat is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    provider_id, distribution = compat
+    ep = next((e for e in scan_entry_points((ENTRY_POINT_GROUP,)) if e.name == provider_id), None)
+    if ep is None:
+        raise ImportError(
+            f"cannot import name {name!r} from {__name__!r}: it belongs to the "
+            f"{provider_id!r} provider, which is not installed; install it with "
+            f"`pip install {distribution}`",
+            name=__name__,
+        )
+    loaded = ep.load()  # the provider's module (or, for an entry point naming it, the class)
+    cls = loaded if getattr(loaded, "__name__", None) == name else getattr(loaded, name, None)
+    if cls is None:
+        raise ImportError(
+            f"cannot import name {name!r} from {__name__!r}: the installed {provider_id!r} "
+            f"provider ({ep.value}) has no {name}; reinstall {distribution}",
+            name=__name__,
+        )
+    globals()[name] = cls  # later look-ups skip the entry-point scan
+    return cls
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,7 @@ NAME_RULE = (
     "kernel names may only contain ASCII letters, digits and the separators '-', '.' and '_'"
 )
 INTERRUPT_MODES = ("signal", "message")
+ARGV_MEANING = "the command line that starts the kernel"
 KERNEL_FILE = "kernel.json"
 _KERNEL_FILE_SUFFIX = os.sep + KERNEL_FILE
 
@@ -128,8 +129,15 @@ def user_kernel_dir() -> str:
     return os.path.join(paths.jupyter_data_dir(), "kernels")
 
 
-def _check(spec: Any, path: str | None) -> dict[str, Any]:
-    """Hand-written check of the schema's required keys and types (no jsonschema import).
+def _check(
+    spec: Any, path: str | None, *, strict: bool = False, launchable: bool = True
+) -> dict[str, Any]:
+    """Hand-written check of the schema's keys and types (no jsonschema import).
+
+    Reading is as lenient as jupyter_client, which lists a kernel.json that leaves out
+    ``display_name``, ``language`` or ``argv`` (its traits default to ``""``/``[]``) but not one
+    holding a value of the wrong type. ``strict`` (writing) requires the first two;
+    ``launchable`` requires a non-empty ``argv``: without one there is nothing to start.
 
     Written for speed (``kernel-mgmt list`` runs it on every kernel.json): JSON objects are
     exactly ``dict``/``list``/``str``, so ``type(x) is`` checks are exact here.
@@ -138,17 +146,25 @@ def _check(spec: Any, path: str | None) -> dict[str, Any]:
         raise InvalidKernelSpec(path, f"expected a JSON object, got {type(spec).__name__}")
     argv = spec.get("argv")
     if argv is None:
-        raise InvalidKernelSpec(path, "missing required key 'argv'")
-    if type(argv) is not list or not argv:
-        raise InvalidKernelSpec(path, "'argv' must be a non-empty list of strings")
-    for arg in argv:  # a plain loop: cheaper than any(<generator>) on this hot path
-        if type(arg) is not str:
-            raise InvalidKernelSpec(path, "'argv' must be a non-empty list of strings")
+        if "argv" in spec:
+            raise InvalidKernelSpec(path, "'argv' must be a list of strings, not null")
+        if launchable:
+            raise InvalidKernelSpec(path, f"missing required key 'argv' ({ARGV_MEANING})")
+    else:
+        if type(argv) is not list:
+            raise InvalidKernelSpec(path, "'argv' must be a list of strings")
+        for arg in argv:  # a plain loop: cheaper than any(<generator>) on this hot path
+            if type(arg) is not str:
+                raise InvalidKernelSpec(path, "'argv' must be a list of strings")
+        if not argv and launchable:
+            raise InvalidKernelSpec(path, f"'argv' is empty ({ARGV_MEANING})")
     for key in ("display_name", "language"):
         value = spec.get(key)
         if type(value) is not str:
-            if value is None and key not in spec:
-                raise InvalidKernelSpec(path, f"missing required key {key!r}")
+            if key not in spec:
+                if strict:
+                    raise InvalidKernelSpec(path, f"missing required key {key!r}")
+                continue  # kernel_attributes fills in a default
             raise InvalidKernelSpec(path, f"{key!r} must be a string")
     mode = spec.get("interrupt_mode", "signal")
     if mode not in INTERRUPT_MODES:
@@ -158,16 +174,22 @@ def _check(spec: Any, path: str | None) -> dict[str, Any]:
                 path, f"'interrupt_mode' must be 'signal' or 'message', not {mode!r}"
             )
         spec["interrupt_mode"] = mode.lower()
+    # Present-but-null values are wrong types, as in jupyter_client (its traits allow no None).
     env = spec.get("env")  # JSON object keys are always strings: check the values
-    if env is not None and (type(env) is not dict or any(type(v) is not str for v in env.values())):
+    if (env is not None or "env" in spec) and (
+        type(env) is not dict or any(type(v) is not str for v in env.values())
+    ):
         raise InvalidKernelSpec(path, "'env' must be an object mapping names to strings")
     metadata = spec.get("metadata")
-    if metadata is not None:
+    if metadata is not None or "metadata" in spec:
         if type(metadata) is not dict:
             raise InvalidKernelSpec(path, "'metadata' must be an object")
         schema = metadata.get("launch_parameter_schema")
         if schema is not None and type(schema) is not dict:
             raise InvalidKernelSpec(path, "'metadata.launch_parameter_schema' must be an object")
+    version = spec.get("kernel_protocol_version")
+    if type(version) is not str and "kernel_protocol_version" in spec:
+        raise InvalidKernelSpec(path, "'kernel_protocol_version' must be a string")
     return spec
 
 
@@ -192,34 +214,38 @@ def _read_bytes(path: str) -> bytes:
 _decode_json = json.JSONDecoder().decode
 
 
-def parse_kernel_spec(data: bytes, path: str) -> dict[str, Any]:
+def parse_kernel_spec(data: bytes, path: str, *, launchable: bool = True) -> dict[str, Any]:
     """Parse and check the bytes of a kernel.json already read from ``path``.
 
     For providers that read files themselves (e.g. to take their mtime from the open file);
     the same light check as :func:`read_kernel_spec`, unknown keys kept.
 
-    :raises InvalidKernelSpec: bad UTF-8/JSON or a required key missing/mistyped.
+    :raises InvalidKernelSpec: bad UTF-8/JSON, a mistyped key, or (``launchable``) no argv.
     """
     try:
         # UTF-8, as jupyter_client reads kernel.json (and no encoding sniffing to pay for).
         spec = _decode_json(data.decode("utf-8"))
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
         raise InvalidKernelSpec(path, f"not valid JSON: {e}") from e
-    return _check(spec, path)
+    return _check(spec, path, launchable=launchable)
 
 
-def read_kernel_spec(resource_dir: str) -> dict[str, Any]:
+def read_kernel_spec(resource_dir: str, *, launchable: bool = True) -> dict[str, Any]:
     """Read and check ``<resource_dir>/kernel.json``; unknown keys are kept.
 
-    :raises InvalidKernelSpec: unreadable file, bad JSON or a required key missing/mistyped;
-        the message names the file.
+    ``display_name`` and ``language`` may be missing (see :func:`kernel_attributes`), as
+    jupyter_client allows. ``launchable=False`` also accepts a missing or empty ``argv``:
+    jupyter_client lists such a kernelspec, though nothing can start it.
+
+    :raises InvalidKernelSpec: unreadable file, bad JSON, a key of the wrong type, or
+        (``launchable``) no argv; the message names the file.
     """
     path = os.path.join(resource_dir, KERNEL_FILE)
     try:
         data = _read_bytes(path)
     except OSError as e:
         raise InvalidKernelSpec(path, f"cannot read: {e.strerror or e}") from e
-    return parse_kernel_spec(data, path)
+    return parse_kernel_spec(data, path, launchable=launchable)
 
 
 def iter_kernel_specs(
@@ -229,7 +255,8 @@ def iter_kernel_specs(
     """Yield ``(name, resource_dir, spec or InvalidKernelSpec)`` for each kernel on the path.
 
     One pass that lists each kernels folder and reads each kernel.json once (the fast path
-    of the spec provider). Same rules as :func:`find_kernel_specs`: lower-cased names, the
+    of the spec provider). Specs are read as jupyter_client lists them: a missing or empty
+    ``argv`` is accepted. Same rules as :func:`find_kernel_specs`: lower-cased names, the
     first folder of a name wins even when its kernel.json turns out broken (as in
     jupyter_client), folders with invalid names are reported in ``skipped``.
     """
@@ -261,7 +288,7 @@ def iter_kernel_specs(
                 yield key, entry.path, InvalidKernelSpec(path, f"cannot read: {data.strerror}")
                 continue
             try:
-                yield key, entry.path, parse_kernel_spec(data, path)
+                yield key, entry.path, parse_kernel_spec(data, path, launchable=False)
             except InvalidKernelSpec as e:
                 yield key, entry.path, e
 
@@ -330,10 +357,16 @@ def kernel_attributes(spec: Mapping[str, Any], resource_dir: str) -> dict[str, A
     """The attributes a provider yields for a kernelspec: the spec plus filled-in defaults.
 
     Adds ``resource_dir``, ``language_info: {"name": language}``, and defaults for
-    ``interrupt_mode`` ("signal"), ``env`` and ``metadata``; unknown keys are kept.
+    ``interrupt_mode`` ("signal"), ``env``, ``metadata``, and for the keys jupyter_client also
+    lets a kernel.json leave out: ``language`` (""), ``argv`` ([]) and ``display_name`` (the
+    folder's name, more useful than jupyter_client's ""). Unknown keys are kept.
     """
     attrs = dict(spec)
     attrs["resource_dir"] = resource_dir
+    if "display_name" not in attrs:
+        attrs["display_name"] = os.path.basename(resource_dir.rstrip("/" + os.sep))
+    attrs.setdefault("language", "")
+    attrs.setdefault("argv", [])
     attrs.setdefault("interrupt_mode", "signal")
     attrs.setdefault("env", {})
     attrs.setdefault("metadata", {})
@@ -348,7 +381,7 @@ def write_kernel_spec(dest_dir: str, spec: Mapping[str, Any]) -> str:
     :raises InvalidKernelSpec: when ``spec`` does not follow the format (nothing is written).
     """
     path = os.path.join(dest_dir, KERNEL_FILE)
-    checked = _check(dict(spec), path)
+    checked = _check(dict(spec), path, strict=True)
     try:  # serialised first: a value JSON cannot hold must not leave a half-written file
         data = json.dumps(checked, indent=1, sort_keys=True) + "\n"
     except (TypeError, ValueError) as e:

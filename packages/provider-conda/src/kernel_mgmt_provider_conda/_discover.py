@@ -732,34 +732,44 @@ def discover(cfg: CondaConfig, environ: Mapping[str, str] | None = None) -> Disc
     """Discovery result from memory, then disk, then a fresh scan; new warnings are emitted.
 
     The result's records are the caller's own (changing them changes no cache). Warnings
-    are emitted only when a scan runs, not on every cache hit.
+    are emitted when a scan runs, and on cache hits only inside a finder's call (so that
+    every finder lists them as this provider's problems), not on every cached call.
     """
     environ = os.environ if environ is None else environ
     key = cache_key(cfg, environ)
     now = time.time()
     ttl = cfg.cache_ttl
+    scanned = False
     with _lock:
         entry = _memory.get(key)
         if ttl > 0 and _fresh(entry, ttl, now):
-            return _thaw(entry)  # type: ignore[arg-type]
-        folder = cache_directory(cfg, environ)
-        disk = os.path.join(folder, f"kernels-{key[:20]}.json") if folder else None
-        if disk:
-            entry = load_json(disk)
-            if _fresh(entry, ttl, now):
-                _memory[key] = _freeze(entry)
-                return entry  # type: ignore[no-any-return]
-        entry = scan(cfg, environ)
-        if ttl > 0:
-            frozen = _memory[key] = _freeze(entry)
-            if disk:
-                _schedule_write(disk, frozen)
-    if entry["warnings"]:
+            result = _thaw(entry)  # type: ignore[arg-type]
+        else:
+            folder = cache_directory(cfg, environ)
+            disk = os.path.join(folder, f"kernels-{key[:20]}.json") if folder else None
+            entry = load_json(disk) if disk else None
+            if disk and _fresh(entry, ttl, now):
+                _memory[key] = _freeze(entry)  # type: ignore[arg-type]
+            else:
+                entry = scan(cfg, environ)
+                scanned = True
+                if ttl > 0:
+                    frozen = _memory[key] = _freeze(entry)
+                    if disk:
+                        _schedule_write(disk, frozen)
+            result = entry  # type: ignore[assignment]
+    if result["warnings"] and (scanned or _in_finder_call()):
         from ._util import report
 
-        for message in entry["warnings"]:
+        for message in result["warnings"]:
             report(message)
-    return entry
+    return result
+
+
+def _in_finder_call() -> bool:
+    from kernel_mgmt.discovery import problems_captured  # loaded already when a finder runs
+
+    return problems_captured()
 
 
 def clear_memory() -> None:

@@ -4,6 +4,11 @@ Searches Jupyter's kernelspec path (``jupyter_path("kernels")``: ``$JUPYTER_PATH
 data dir, ``<sys.prefix>/share/jupyter``, the system dirs) in that order; the first folder of a
 name wins and names are compared lower-cased. A folder with an unreadable or invalid
 kernel.json, or a name outside ``[a-z0-9._-]``, is skipped with one warning naming the file.
+
+kernel.json files are read as jupyter_client reads them, so that the same kernelspecs are
+listed as by ``jupyter kernelspec list``: a missing ``language`` is "" and a missing
+``display_name`` is the folder's name; one without ``argv`` is listed (with a warning) but
+launching it fails with an error naming the file.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kernel_mgmt import kernelspec
-from kernel_mgmt.discovery import KernelProviderBase, NoSuchKernel
+from kernel_mgmt.discovery import KernelProviderBase, NoSuchKernel, problems_captured
 from kernel_mgmt.hookspecs import hookimpl
 
 from ._version import __version__
@@ -25,15 +30,20 @@ _warned: set[str] = set()
 _warned_lock = threading.Lock()
 
 
-def _warn_once(path: str, message: str) -> None:
-    """Log one warning per file per process: listing runs often, the file rarely changes."""
-    with _warned_lock:
-        if path in _warned:
-            return
-        _warned.add(path)
-    import logging  # deferred: the common case has nothing to report
+def _warn(message: str) -> None:
+    """Log a problem of one file: once per process, and again inside every finder's call.
 
-    logging.getLogger(__name__).warning("skipping kernelspec %s: %s", path, message)
+    Listing runs often and the file rarely changes, so stderr sees it once; but each
+    :class:`~kernel_mgmt.discovery.KernelFinder` records what its provider calls log as
+    problems (``kernel-mgmt providers``), so while it listens the warning is logged again.
+    """
+    with _warned_lock:
+        first = message not in _warned
+        _warned.add(message)
+    if first or problems_captured():
+        import logging  # deferred: the common case has nothing to report
+
+        logging.getLogger(__name__).warning("%s", message)
 
 
 class KernelSpecProvider(KernelProviderBase):
@@ -53,11 +63,17 @@ class KernelSpecProvider(KernelProviderBase):
         found = []
         for name, resource_dir, spec in kernelspec.iter_kernel_specs(self.search_path, skipped):
             if isinstance(spec, kernelspec.InvalidKernelSpec):
-                _warn_once(spec.path or resource_dir, spec.problem)
-            else:
-                found.append((name, kernelspec.kernel_attributes(spec, resource_dir)))
+                _warn(f"skipping kernelspec {spec.path or resource_dir}: {spec.problem}")
+                continue
+            if not spec.get("argv"):  # jupyter_client lists it too; launch() explains
+                path = os.path.join(resource_dir, kernelspec.KERNEL_FILE)
+                _warn(
+                    f"kernelspec {path} has no (or an empty) 'argv' ({kernelspec.ARGV_MEANING}): "
+                    "listed, but it cannot be started"
+                )
+            found.append((name, kernelspec.kernel_attributes(spec, resource_dir)))
         for path, reason in skipped:
-            _warn_once(path, reason)
+            _warn(f"skipping kernelspec {path}: {reason}")
         found.sort(key=lambda item: item[0])
         return iter(found)
 
@@ -75,7 +91,15 @@ class KernelSpecProvider(KernelProviderBase):
             resource_dir = kernelspec.find_kernel_spec(name, self.search_path)
         except kernelspec.NoSuchKernelSpec as e:  # removed since it was listed
             raise NoSuchKernel(f"{self.id}/{name}", str(e)) from None
-        spec = kernelspec.read_kernel_spec(resource_dir)
+        try:
+            spec = kernelspec.read_kernel_spec(resource_dir)
+        except kernelspec.InvalidKernelSpec as e:  # e.g. no argv: listed, but nothing to run
+            from kernel_mgmt.subproc.launcher import KernelLaunchError
+
+            raise KernelLaunchError(
+                f"cannot start kernel {self.id}/{name}: {e}; fix that kernel.json or remove "
+                "the kernelspec"
+            ) from e
         launcher = SubprocessKernelLauncher(
             kernel_cmd=spec["argv"],
             cwd=cwd,
