@@ -58,6 +58,8 @@ _ENV_KEYS = (
     "CONDA_PREFIX",
 )
 _NAME_BAD = re.compile(r"[^a-z0-9._-]+")
+#: Names sanitize() returns unchanged: [a-z0-9._-], no "-" at either end.
+_NAME_CLEAN = re.compile(r"[a-z0-9._](?:[a-z0-9._-]*[a-z0-9._])?")
 _PYTHON_LANG = "python"
 _HISTORY = SEP + os.path.join("conda-meta", "history")
 _KERNELS = SEP + os.path.join("share", "jupyter", "kernels")
@@ -67,6 +69,7 @@ _BARE_PYTHON = re.compile(r"python(3(\.\d+)?)?")
 _BARE_PYTHON_COMMON = frozenset(("python", "python3"))
 #: marshal format of the in-memory cache (3+: strings shared, fast; see _freeze).
 _MARSHAL_VERSION = 4
+_stat = os.stat
 
 DiscoveryResult = dict[str, Any]  # {"kernels": [...], "watch": {...}, "warnings": [...], ...}
 
@@ -89,6 +92,8 @@ def _home(environ: Mapping[str, str]) -> str:
 
 
 def _norm(path: str) -> str:
+    if not WIN and path[:1] == "/":  # abspath() of an absolute path, normcase() a no-op
+        return _normpath(path)
     return os.path.normcase(os.path.abspath(path))
 
 
@@ -112,6 +117,8 @@ def _root_from_exe(exe: str) -> str:
 
 def sanitize(name: str) -> str:
     """A kernel-name-safe form of ``name``: lower case, runs of other characters → ``-``."""
+    if _NAME_CLEAN.fullmatch(name):  # the usual environment name: nothing to change
+        return name
     return _NAME_BAD.sub("-", name.lower()).strip("-") or "env"
 
 
@@ -137,6 +144,7 @@ class _Scan:
 
         self.kernelspec = kernelspec
         self.parse = kernelspec.parse_kernel_spec
+        self.name_ok = kernelspec.NAME_RE.match
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -295,8 +303,19 @@ class _Scan:
         idents = self.idents
         if prefix in idents:
             return idents[prefix]
-        st = self.watch.stat_result(prefix + _HISTORY)
-        ident = idents[prefix] = None if st is None else (st.st_dev, st.st_ino)
+        # self.watch.stat_result(), inlined: one call per environment.
+        path = prefix + _HISTORY
+        watch = self.watch
+        try:
+            st = _stat(path)
+        except (OSError, ValueError):
+            watch.sigs[path] = idents[prefix] = None
+            return None
+        mtime = st.st_mtime_ns
+        if mtime > watch.newest:
+            watch.newest = mtime
+        watch.sigs[path] = [mtime, st.st_size]
+        ident = idents[prefix] = (st.st_dev, st.st_ino)
         return ident
 
     def environments(self, exe_info: Mapping[str, Any] | None) -> list[CondaEnv]:
@@ -425,9 +444,8 @@ class _Scan:
         entries = watch.listdir(kernels_dir)
         if entries:
             ks = self.kernelspec
-            name_ok = ks.NAME_RE.match
+            name_ok = self.name_ok
             parse = self.parse
-            kernel_attributes = ks.kernel_attributes
             base = kernels_dir + SEP
             env_python = None
             for entry in entries:
@@ -462,9 +480,21 @@ class _Scan:
                 except ks.InvalidKernelSpec as e:
                     self.warn(f"conda env {prefix}: skipping invalid kernelspec {e}")
                     continue
-                attrs = kernel_attributes(spec, resource_dir)
-                # The argv list was parsed for us alone (the spec is not kept): edit in place.
-                argv = attrs["argv"]
+                # kernel_mgmt.kernelspec.kernel_attributes(spec, resource_dir), done in place:
+                # the spec was parsed for us alone (and is not kept), so no copy is needed
+                # (the keys come out in the same order as from the copy).
+                attrs = spec
+                attrs["resource_dir"] = resource_dir
+                if "display_name" not in attrs:
+                    attrs["display_name"] = entry  # basename(resource_dir)
+                language = attrs.setdefault("language", "")
+                argv = attrs.setdefault("argv", [])
+                attrs.setdefault("interrupt_mode", "signal")
+                attrs.setdefault("env", {})
+                attrs.setdefault("metadata", {})
+                if "language_info" not in attrs:
+                    attrs["language_info"] = {"name": language}
+                # The argv list was parsed for us alone too: edit it in place.
                 arg0 = argv[0]
                 if arg0 in _BARE_PYTHON_COMMON or (
                     arg0[:6] == "python" and _BARE_PYTHON.fullmatch(arg0)
@@ -474,7 +504,7 @@ class _Scan:
                 if "{prefix}" in "\0".join(argv):
                     argv[:] = [a.replace("{prefix}", prefix) for a in argv]
                 if not has_python:
-                    has_python = str(attrs.get("language", "")).lower() == _PYTHON_LANG
+                    has_python = str(language).lower() == _PYTHON_LANG
                 kernels.append((key, attrs))
         if not has_python and self.has_ipykernel(prefix):
             key = "python3" if "python3" not in seen else "ipykernel"
@@ -524,31 +554,34 @@ class _Scan:
         default_format = name_format == "{env}-{kernel}"
         include_base = cfg.include_base
         include_current = cfg.include_current
-        excluded = cfg.excluded
+        # cfg.excluded(), skipped when there is no env_filter (the usual case).
+        excluded = cfg.excluded if cfg._filter_re is not None else None
         labels: set[str] = set()
+        env_kernels = self.env_kernels
         for env in self.environments(exe_info):
-            if env.is_base and not include_base:
+            is_base = env.is_base
+            if is_base and not include_base:
                 continue
-            if excluded(env.prefix):
+            prefix = env.prefix
+            if excluded is not None and excluded(prefix):
                 continue
             if env.ident == current and not include_current:
                 continue  # the spec and pyimport providers already list this env's kernels
-            kernels = self.env_kernels(env)
+            kernels = env_kernels(env)
             if not kernels:
                 continue
-            label = self.env_label(env)
+            env_name = env.name
+            # self.env_label(env), inlined
+            label = env_name if env.named else self.path_label(prefix)
             if label in labels:
                 # An environment earlier in precedence (the one `conda activate <name>`
                 # picks) already shows this name: say where this one is instead, so no
                 # two environments look alike in a kernel menu.
-                label = self.path_label(env.prefix)
+                label = self.path_label(prefix)
             labels.add(label)
             suffix = f" (conda: {label})"
-            env_part = sanitize(env.name)
-            prefix = env.prefix
-            env_name = env.name
+            env_part = sanitize(env_name)
             root_prefix = env.root_prefix
-            is_base = env.is_base
             default_env = env_name if env.named else prefix
             for key, attrs in kernels:
                 if default_format and key[-1] != "\n":
@@ -578,7 +611,6 @@ class _Scan:
                 # The names nb_conda_kernels used, for tools that read them.
                 metadata["conda_env_name"] = env_name
                 metadata["conda_env_path"] = prefix
-                attrs["metadata"] = metadata
                 records.append(
                     {
                         "name": name,
@@ -596,7 +628,10 @@ class _Scan:
 
 def scan(cfg: CondaConfig, environ: Mapping[str, str]) -> DiscoveryResult:
     """Discover every kernel type now (no cache); see the module docstring for the order."""
-    s = _Scan(cfg, environ)
+    # The variables a scan reads as a plain dict (a lookup in os.environ decodes and
+    # encodes); only _ENV_KEYS, the variables in the cache key, may shape a scan anyway.
+    get = environ.get
+    s = _Scan(cfg, {k: v for k in _ENV_KEYS if (v := get(k)) is not None})
     exe_info = None
     if cfg.conda_executable:
         from ._exe import CondaExecutableError, conda_info, resolve_executable
