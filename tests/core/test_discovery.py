@@ -356,34 +356,3 @@ async def test_launch_params_must_be_a_mapping(kernel: str) -> None:
     with pytest.raises(InvalidLaunchParams, match="mapping"):
         await finder.launch(kernel, launch_params="mode=fast")  # type: ignore[arg-type]
     assert provider.launched == []
-
-
-def test_core_readme_example_runs(tmp_path) -> None:
-    """packages/core/README.md's KernelFinder snippet, run as written against one kernelspec."""
-    import json
-    import os
-    import re
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    readme = Path(__file__).resolve().parents[2] / "packages" / "core" / "README.md"
-    (code,) = re.findall(r"```python\n(.*?)```", readme.read_text(), re.S)
-    kernel = tmp_path / "jp" / "kernels" / "python3"
-    kernel.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    spec = {"argv": argv, "display_name": "Python 3", "language": "python"}
-    (kernel / "kernel.json").write_text(json.dumps(spec))
-    env = {
-        **os.environ,
-        "JUPYTER_PATH": str(tmp_path / "jp"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "KERNEL_MGMT_PROVIDERS": "spec",
-    }
-    env.pop("KERNEL_MGMT_CONFIG", None)
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    assert "spec/python3 Python 3" in out.stdout.splitlines()
-    assert not list((tmp_path / "runtime").glob("kernel-*.json"))

@@ -10,7 +10,6 @@ import socket
 import stat
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import pytest
 import zmq
 
 from kernel_mgmt.connection import PORT_NAMES, channel_url, read_connection_file
-from kernel_mgmt.protocol import Session
 from kernel_mgmt.subproc.launcher import (
     KernelLaunchError,
     SubprocessIPCKernelLauncher,
@@ -26,49 +24,16 @@ from kernel_mgmt.subproc.launcher import (
 )
 from kernel_mgmt.subproc.manager import KernelManager
 
+from .conftest import TIMEOUT, channel_request
+
 IPYKERNEL = ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-TIMEOUT = 30
-
-
-@pytest.fixture
-def jupyter_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Private runtime/data/path dirs for this test; returns the runtime dir."""
-    runtime = tmp_path / "runtime"
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
-    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "path"))
-    return runtime
-
-
-@pytest.fixture
-async def reaper():
-    """Collects managers; kills and cleans them up whatever the test did."""
-    managers: list[KernelManager] = []
-    yield managers
-    for m in managers:
-        await m.kill()
-        await m.cleanup()
 
 
 def kernel_info(
     info: dict[str, Any], timeout: float = TIMEOUT, channel: str = "shell"
 ) -> dict[str, Any]:
-    """Send kernel_info_request (shell or control) with our protocol layer; return the reply."""
-    session = Session(info["key"], info["signature_scheme"])
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.linger = 0
-    try:
-        sock.connect(channel_url(info, channel))
-        request = session.send(sock, "kernel_info_request")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if sock.poll(int((deadline - time.monotonic()) * 1000) + 1):
-                reply = session.recv(sock)
-                if reply and reply.parent_header.get("msg_id") == request.msg_id:
-                    return reply.content
-        raise TimeoutError("no kernel_info_reply")
-    finally:
-        sock.close()
+    """kernel_info_request on shell or control, with our protocol layer; the reply content."""
+    return channel_request(info, "kernel_info_request", channel=channel, timeout=timeout)
 
 
 def heartbeat(info: dict[str, Any], timeout: float = TIMEOUT) -> bytes:

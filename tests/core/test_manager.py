@@ -20,7 +20,7 @@ from kernel_mgmt.protocol import Session
 from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
 from kernel_mgmt.subproc.manager import InterruptModeError, KernelManager
 
-TIMEOUT = 30
+from .conftest import TIMEOUT, channel_request
 
 # A stand-in kernel that starts N children; every process records the signals it gets
 # as files "<name>.<SIGNAME>" and announces itself with "<name>.ready".
@@ -46,24 +46,6 @@ children = [
 ]
 exec(CHILD.replace("sys.argv[1]", repr(os.path.join(out, "kernel"))))
 """
-
-
-@pytest.fixture
-def jupyter_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    runtime = tmp_path / "runtime"
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
-    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "path"))
-    return runtime
-
-
-@pytest.fixture
-async def reaper():
-    managers: list[KernelManager] = []
-    yield managers
-    for m in managers:
-        await m.kill()
-        await m.cleanup()
 
 
 async def until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
@@ -328,22 +310,8 @@ def _execute(
     info: dict[str, Any], code: str, user_expressions: dict[str, str], timeout: float = TIMEOUT
 ) -> dict[str, Any]:
     """Run *code* on the kernel's shell channel (our protocol layer); return the reply content."""
-    session = Session(info["key"], info["signature_scheme"])
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.linger = 0
-    try:
-        sock.connect(channel_url(info, "shell"))
-        content = {"code": code, "silent": False, "user_expressions": user_expressions}
-        request = session.send(sock, "execute_request", content)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if sock.poll(int((deadline - time.monotonic()) * 1000) + 1):
-                reply = session.recv(sock)
-                if reply and reply.parent_header.get("msg_id") == request.msg_id:
-                    return reply.content
-        raise TimeoutError(f"no execute_reply to {code!r}")
-    finally:
-        sock.close()
+    content = {"code": code, "silent": False, "user_expressions": user_expressions}
+    return channel_request(info, "execute_request", content, timeout=timeout)
 
 
 async def test_interrupt_reaches_sleep_children_of_a_spec_kernel(

@@ -33,9 +33,8 @@ def example_files() -> dict[str, str]:
     return _blocks(MARKER)
 
 
-def test_using_kernelfinder_example_runs(tmp_path: Path) -> None:
-    """The "Using KernelFinder" snippet, run as a script against one real python3 kernelspec."""
-    code = _blocks(RUN_MARKER)["using-kernelfinder"]
+def _python3_spec_env(tmp_path: Path) -> dict[str, str]:
+    """An environment whose only provider is spec, with one real python3 kernelspec."""
     kernel = tmp_path / "jp" / "kernels" / "python3"
     kernel.mkdir(parents=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -47,6 +46,30 @@ def test_using_kernelfinder_example_runs(tmp_path: Path) -> None:
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
         "KERNEL_MGMT_PROVIDERS": "spec",
     }
+    env.pop("KERNEL_MGMT_CONFIG", None)
+    return env
+
+
+def test_core_readme_example_runs(tmp_path: Path) -> None:
+    """packages/core/README.md's KernelFinder snippet, run as written against one kernelspec."""
+    readme = Path(__file__).resolve().parents[2] / "packages" / "core" / "README.md"
+    (code,) = re.findall(r"```python\n(.*?)```", readme.read_text(), re.S)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_python3_spec_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "spec/python3 Python 3" in out.stdout.splitlines()
+    assert not list((tmp_path / "runtime").glob("kernel-*.json"))
+
+
+def test_using_kernelfinder_example_runs(tmp_path: Path) -> None:
+    """The "Using KernelFinder" snippet, run as a script against one real python3 kernelspec."""
+    code = _blocks(RUN_MARKER)["using-kernelfinder"]
+    env = _python3_spec_env(tmp_path)
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,
