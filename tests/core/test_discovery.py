@@ -356,3 +356,67 @@ async def test_launch_params_must_be_a_mapping(kernel: str) -> None:
     with pytest.raises(InvalidLaunchParams, match="mapping"):
         await finder.launch(kernel, launch_params="mode=fast")  # type: ignore[arg-type]
     assert provider.launched == []
+
+
+class TouchyManager:
+    """A manager whose properties raise on reading or writing (e.g. a remote one offline)."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    @property
+    def kernel_type(self) -> Any:
+        raise RuntimeError("remote manager: connection lost")
+
+    @property
+    def cwd(self) -> Any:
+        return None
+
+    @cwd.setter
+    def cwd(self, value: Any) -> None:
+        raise ValueError("cwd is fixed by the remote host")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "launch_params":
+            raise OSError("read-only")
+        object.__setattr__(self, name, value)
+
+
+async def test_launch_result_reaches_the_caller_whatever_the_manager_raises() -> None:
+    """The kernel is running when the finder notes how it was launched: a manager whose
+    properties raise must not lose it (the caller must get the manager to stop it)."""
+    manager = TouchyManager()
+
+    class Remote(KernelProviderBase):
+        id = "remote"
+
+        def find_kernels(self):
+            yield "k", attrs("k")
+
+        async def launch(self, name, cwd=None, launch_params=None):
+            return {"ip": "127.0.0.1"}, manager
+
+    info, got = await KernelFinder([Remote()]).launch(
+        "remote/k", cwd="/tmp", launch_params={"a": 1}
+    )
+    assert (info, got) == ({"ip": "127.0.0.1"}, manager)
+
+
+async def test_launch_notes_type_cwd_and_params_on_plain_managers() -> None:
+    manager = types.SimpleNamespace(cwd=None)
+
+    class Plain(KernelProviderBase):
+        id = "plain"
+
+        def find_kernels(self):
+            yield "k", attrs("k")
+
+        async def launch(self, name, cwd=None, launch_params=None):
+            return {}, manager
+
+    await KernelFinder([Plain()]).launch("plain/k", cwd="/srv", launch_params={"a": 1})
+    assert (manager.kernel_type, manager.cwd, manager.launch_params) == (
+        "plain/k",
+        "/srv",
+        {"a": 1},
+    )

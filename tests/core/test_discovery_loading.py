@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,11 +16,14 @@ from typing import Any
 
 import pytest
 
+import kernel_mgmt.discovery as discovery
 from kernel_mgmt.discovery import (
     ENTRY_POINT_GROUP,
     OLD_ENTRY_POINT_GROUP,
     KernelFinder,
     KernelProviderBase,
+    problems_captured,
+    report_problem,
     scan_entry_points,
 )
 from kernel_mgmt.hookspecs import hookimpl
@@ -262,6 +266,62 @@ def test_same_provider_in_both_groups_is_not_a_duplicate() -> None:
     assert ids(finder) == ["same/k"]
     assert finder.problems == []
     assert new.loaded and not old.loaded  # the kernel_mgmt group wins
+
+
+def test_new_group_shadows_the_old_group() -> None:
+    """The old jupyter_kernel_mgmt package registers spec and pyimport under the old group:
+    ours (the kernel_mgmt group) load; the old ones are shadowed, with a note saying so."""
+    ours = FakeEntryPoint("spec", provider(["python3"]), dist="kernel-mgmt-provider-spec")
+    seed = FakeEntryPoint(
+        "spec", provider(["old"]), dist="jupyter_kernel_mgmt", group=OLD_ENTRY_POINT_GROUP
+    )
+    seed_py = FakeEntryPoint(
+        "pyimport", provider(["old"]), dist="jupyter_kernel_mgmt", group=OLD_ENTRY_POINT_GROUP
+    )
+    ours_py = FakeEntryPoint("pyimport", provider(["kernel"]), dist="kernel-mgmt-provider-py")
+    finder = finder_for(seed, seed_py, ours, ours_py)
+    assert ids(finder) == ["pyimport/kernel", "spec/python3"]
+    assert ours.loaded and ours_py.loaded and not seed.loaded and not seed_py.loaded
+    assert status(finder, "spec", "kernel-mgmt-provider-spec").status == "ok"
+    old = status(finder, "spec", "jupyter_kernel_mgmt")
+    assert old.status == "disabled"
+    assert old.reason.startswith("shadowed by kernel-mgmt-provider-spec 1.0 (")
+    assert "'kernel_mgmt' entry-point group" in old.reason
+    assert old.problems == [f"not loaded: {old.reason}"]
+    assert sorted((p.provider, p.distribution) for p in finder.problems) == [
+        ("pyimport", "jupyter_kernel_mgmt"),
+        ("spec", "jupyter_kernel_mgmt"),
+    ]
+    assert not any("duplicate" in p.message for p in finder.problems)
+
+
+def test_old_group_claimants_alone_still_clash() -> None:
+    finder = finder_for(
+        FakeEntryPoint("dup", provider(["a"]), dist="aaa", group=OLD_ENTRY_POINT_GROUP),
+        FakeEntryPoint("dup", provider(["b"]), dist="bbb", group=OLD_ENTRY_POINT_GROUP),
+    )
+    assert ids(finder) == []
+    (problem,) = finder.problems
+    assert (
+        "duplicate provider id 'dup'" in problem.message and "neither is loaded" in problem.message
+    )
+    assert {i.status for i in finder.providers} == {"failed"}
+
+
+def test_clash_in_the_new_group_shadows_old_and_names_every_claimant() -> None:
+    """Three new-group claimants: none loads ("none of them"); the old-group one is shadowed,
+    not a fourth party to the clash."""
+    finder = finder_for(
+        *(FakeEntryPoint("dup", provider([d]), dist=d) for d in ("aaa", "bbb", "ccc")),
+        FakeEntryPoint("dup", provider(["old"]), dist="old-dist", group=OLD_ENTRY_POINT_GROUP),
+    )
+    assert ids(finder) == []
+    dup = [p.message for p in finder.problems if "duplicate" in p.message]
+    assert len(dup) == 1
+    assert all(d in dup[0] for d in ("aaa", "bbb", "ccc")) and "old-dist" not in dup[0]
+    assert "none of them is loaded" in dup[0] and "neither" not in dup[0]
+    assert status(finder, "dup", "old-dist").status == "disabled"
+    assert [status(finder, "dup", d).status for d in ("aaa", "bbb", "ccc")] == ["failed"] * 3
 
 
 def test_old_group_loads() -> None:
@@ -541,26 +601,22 @@ def test_provider_without_launch_hook_is_flagged_at_load() -> None:
         asyncio.run(finder.launch("listonly/k"))
 
 
-def _logging_provider(log_from_other_thread: bool = False) -> Callable[[], Any]:
+def _reporting_provider(report_from_other_thread: bool = False) -> Callable[[], Any]:
     def load() -> Any:
-        log = logging.getLogger("km_test_logging_provider")
-        log.warning("loading: legacy option ignored")
-        mod = types.ModuleType("logs")
+        report_problem("loading: legacy option ignored")
+        mod = types.ModuleType("reports")
 
         @hookimpl
         def load_config(config):
-            log.error("config: %s is not a number", "timeout")
+            assert problems_captured()
+            report_problem("config: timeout is not a number")
 
         @hookimpl
         def find_kernels():
-            log.warning("skipping %s: broken", "/envs/a/kernel.json")
-            log.info("informational, not a problem")
-            try:
-                raise OSError(13, "Permission denied")
-            except OSError:
-                log.warning("cannot read /envs/b", exc_info=True)
-            if log_from_other_thread:  # a thread the hook starts is not the hook's
-                t = threading.Thread(target=log.warning, args=("from a helper thread",))
+            report_problem("skipping /envs/a/kernel.json: broken")
+            logging.getLogger("km_test_provider").warning("a log record is not a problem")
+            if report_from_other_thread:  # a thread the hook starts is not the hook's
+                t = threading.Thread(target=report_problem, args=("from a helper thread",))
                 t.start()
                 t.join(5)
             yield "k", {"display_name": "K", "language": "x"}
@@ -573,96 +629,157 @@ def _logging_provider(log_from_other_thread: bool = False) -> Callable[[], Any]:
     return load
 
 
-def test_logged_warnings_become_problems(caplog: pytest.LogCaptureFixture) -> None:
+EXPECTED_REPORTS = [
+    "loading: legacy option ignored",
+    "config: timeout is not a number",
+    "skipping /envs/a/kernel.json: broken",
+]
+
+
+def test_reported_problems_become_problems(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
+    handlers = list(logging.getLogger().handlers)
     finder = finder_for(
-        FakeEntryPoint("logs", _logging_provider(log_from_other_thread=True), dist="logs-dist"),
+        FakeEntryPoint("reps", _reporting_provider(report_from_other_thread=True), dist="r-d"),
         FakeEntryPoint("good", provider(["k"])),
     )
-    for _ in range(2):  # the same warnings again: listed once
-        assert ids(finder) == ["good/k", "logs/k"]
-    expected = [
-        "loading: legacy option ignored",
-        "config: timeout is not a number",
-        "skipping /envs/a/kernel.json: broken",
-        "cannot read /envs/b (PermissionError: [Errno 13] Permission denied)",
-    ]
-    info = status(finder, "logs")
+    for _ in range(2):  # the same reports again: listed once
+        assert ids(finder) == ["good/k", "reps/k"]
+    info = status(finder, "reps")
     assert info.status == "ok" and info.kernels == 1
-    assert info.problems == expected
-    assert info.to_dict()["problems"] == expected
+    assert info.problems == EXPECTED_REPORTS
+    assert info.to_dict()["problems"] == EXPECTED_REPORTS
     assert [(p.provider, p.distribution, p.message) for p in finder.problems] == [
-        ("logs", "logs-dist", m) for m in expected
+        ("reps", "r-d", m) for m in EXPECTED_REPORTS
     ]
     assert status(finder, "good").problems == []
-    # The finder's own report of each names the provider; the helper thread's went its way.
+    # The finder logs each once, naming the provider; a helper thread's report is only
+    # logged (outside a finder-run hook), and a provider's own log records stay log records.
     reports = [r.getMessage() for r in caplog.records if r.name == "kernel_mgmt.discovery"]
-    assert reports == [f"provider 'logs' (logs-dist 1.0): {m}" for m in expected]
-    assert "from a helper thread" in [r.getMessage() for r in caplog.records]
-    assert not any("helper" in p.message for p in finder.problems)
-    # Nothing stays behind: no handler on the root logger, no import hook.
-    assert not any(type(h).__name__ == "_Router" for h in logging.getLogger().handlers)
-    assert not any(type(f).__name__ == "_LoggingWatch" for f in sys.meta_path)
+    load, config, skipping = (f"provider 'reps' (r-d 1.0): {m}" for m in EXPECTED_REPORTS)
+    helper = "from a helper thread"
+    assert reports == [load, config, helper, skipping, helper]  # two listings
+    assert "a log record is not a problem" in [r.getMessage() for r in caplog.records]
+    # The application's logging is left alone.
+    assert logging.getLogger().handlers == handlers
+    assert problems_captured() is False
 
 
-#: In a fresh interpreter without logging imported (as `kernel-mgmt list` runs): a provider
-#: that imports logging inside its hook is still heard, and another thread's warning logged
-#: meanwhile still reaches stderr through logging's last-resort handler.
-_LAZY_LOGGING = r"""
-import sys, threading, types
-from kernel_mgmt.discovery import KernelFinder
-from kernel_mgmt.hookspecs import hookimpl
-
-assert "logging" not in sys.modules
-mod = types.ModuleType("lazy")
-started, logged = threading.Event(), threading.Event()
-
-@hookimpl
-def find_kernels():
-    started.set()
-    assert logged.wait(10)
-    import logging
-    logging.getLogger("lazy").warning("skipping %s: unreadable", "/x/kernel.json")
-    return [("k", {"display_name": "K", "language": "x"})]
-
-@hookimpl
-async def launch(name, cwd, launch_params):
-    raise NotImplementedError
-
-mod.find_kernels, mod.launch = find_kernels, launch
-
-def app_thread():
-    started.wait(10)
-    import logging
-    logging.getLogger("app").warning("an application warning")
-    logged.set()
-
-t = threading.Thread(target=app_thread)
-t.start()
-finder = KernelFinder({"lazy": mod})
-print([t for t, _ in finder.find_kernels()])
-t.join(10)
-print([p.message for p in finder.problems])
-import logging
-print(logging.getLogger().handlers, [type(f).__name__ for f in sys.meta_path][:1])
-"""
+def test_report_problem_outside_a_finder_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    report_problem("skipping /x/kernel.json: not JSON")
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
+        ("kernel_mgmt.discovery", logging.WARNING, "skipping /x/kernel.json: not JSON")
+    ]
 
 
-def test_warnings_of_a_provider_importing_logging_late() -> None:
+@pytest.mark.parametrize("quiet", ["root-error", "disable"])
+def test_problems_do_not_depend_on_the_apps_logging(quiet: str) -> None:
+    """An application that silences warnings still gets every problem in finder.problems."""
+    root = logging.getLogger()
+    level = root.level
+    if quiet == "root-error":
+        root.setLevel(logging.ERROR)
+    else:
+        logging.disable(logging.WARNING)
+    try:
+        finder = finder_for(FakeEntryPoint("reps", _reporting_provider(), dist="r-d"))
+        assert ids(finder) == ["reps/k"]
+    finally:
+        root.setLevel(level)
+        logging.disable(logging.NOTSET)
+    assert [p.message for p in finder.problems] == EXPECTED_REPORTS
+
+
+def test_provider_hung_past_its_timeout_leaves_logging_alone(
+    release: threading.Event,
+) -> None:
+    """What it reported before the timeout is listed; nothing is left on the root logger."""
+    handlers = list(logging.getLogger().handlers)
+    ended = threading.Event()
+    hung: list[int] = []
+
+    def load() -> Any:
+        mod = types.ModuleType("stuck")
+
+        @hookimpl
+        def find_kernels():
+            try:
+                hung.append(threading.get_ident())
+                report_problem("skipping /envs/slow: still reading")
+                release.wait(30)
+                report_problem("too late to be listed")
+                return []
+            finally:
+                ended.set()
+
+        mod.find_kernels = find_kernels
+        mod.launch = launch_not_tested
+        return mod
+
+    finder = finder_for(FakeEntryPoint("stuck", load), timeout=0.3)
+    assert ids(finder) == []
+    assert logging.getLogger().handlers == handlers  # while it still hangs
+    assert hung[0] in discovery._sinks  # the hung call's own sink, nothing global
+    release.set()
+    assert ended.wait(10)
+    deadline = time.monotonic() + 10
+    while hung[0] in discovery._sinks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert hung[0] not in discovery._sinks  # removed when the call ended
+    assert logging.getLogger().handlers == handlers
+    assert sorted(p.message for p in finder.problems) == [
+        "find_kernels took longer than 0.3 s",
+        "skipping /envs/slow: still reading",
+    ]
+
+
+def test_list_does_not_import_logging_unless_something_is_wrong(tmp_path: Path) -> None:
+    """`kernel-mgmt list` with the spec, pyimport and conda providers (python -X importtime):
+    no logging import when nothing is wrong; a broken kernel.json is reported on stderr."""
+    import json
     import subprocess
 
-    out = subprocess.run(
-        [sys.executable, "-c", _LAZY_LOGGING], capture_output=True, text=True, timeout=60
+    kernels = tmp_path / "jp" / "kernels"
+    (kernels / "good").mkdir(parents=True)
+    spec = {"argv": ["python", "-f", "{connection_file}"], "display_name": "G", "language": "x"}
+    (kernels / "good" / "kernel.json").write_text(json.dumps(spec))
+    drop = ("CONDA", "MAMBA", "JUPYTER", "KERNEL_MGMT", "XDG_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env.update(
+        HOME=str(tmp_path / "home"),
+        JUPYTER_PATH=str(tmp_path / "jp"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        XDG_CONFIG_HOME=str(tmp_path / "xdg"),
+        KERNEL_MGMT_CONDA_CACHE_DIR=str(tmp_path / "cache"),
+        KERNEL_MGMT_PROVIDERS="spec,pyimport,conda",
     )
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    assert lines[0] == "['lazy/k']"
-    assert lines[1] == "['skipping /x/kernel.json: unreadable']"
-    assert lines[2].startswith("[] [") and "_LoggingWatch" not in lines[2]
-    assert out.stderr.splitlines() == [
-        "an application warning",
-        "provider 'lazy' (in-process): skipping /x/kernel.json: unreadable",
-    ]
+
+    def run() -> tuple[str, set[str], str]:
+        out = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "kernel_mgmt", "list"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert out.returncode == 0, out.stderr
+        lines = out.stderr.splitlines()
+        imported = {line.split("|")[-1].strip() for line in lines if "import time:" in line}
+        other = "\n".join(line for line in lines if "import time:" not in line)
+        return out.stdout, imported, other
+
+    stdout, imported, other = run()
+    assert "spec/good" in stdout and "pyimport/" in stdout, (stdout, other)
+    assert "kernel_mgmt_provider_conda._discover" in imported  # conda did list
+    assert "logging" not in imported, other
+    assert other == ""
+    (kernels / "broken").mkdir()
+    (kernels / "broken" / "kernel.json").write_text("{nope")
+    stdout, imported, other = run()
+    assert "spec/good" in stdout
+    assert "logging" in imported  # the same check sees logging when there is a problem
+    assert other.count("broken/kernel.json") == 1, other
 
 
 def test_seed_provider_classes_resolve_through_entry_points(
@@ -703,6 +820,12 @@ def test_seed_provider_class_not_installed_says_what_to_install(
         from kernel_mgmt.discovery import IPykernelProvider  # noqa: F401
     assert "'pyimport' provider, which is not installed" in str(info.value)
     assert "pip install kernel-mgmt-provider-pyimport" in str(info.value)
+    # An attribute look-up: an AttributeError (so hasattr() is False) with the same hint.
+    assert not hasattr(discovery, "KernelSpecProvider")
+    assert getattr(discovery, "IPykernelProvider", None) is None
+    with pytest.raises(AttributeError, match="pip install kernel-mgmt-provider-spec") as err:
+        discovery.KernelSpecProvider  # noqa: B018
+    assert isinstance(err.value, discovery.ProviderClassUnavailable)
 
 
 def test_import_of_discovery_loads_no_provider() -> None:

@@ -39,11 +39,14 @@ def test_launch_is_firstresult() -> None:
     assert pm.hook.find_kernels.spec.opts["firstresult"] is False
 
 
-def test_find_kernels_documents_reporting_by_logging() -> None:
-    """Providers report a skipped item by logging a warning; the hook reference says so."""
+def test_find_kernels_documents_report_problem() -> None:
+    """Providers report a skipped item with report_problem(); the hook reference says so."""
     from kernel_mgmt import discovery
 
-    doc = inspect.getdoc(hookspecs.find_kernels)
-    assert "Log a warning to report a skipped item" in doc
+    doc = " ".join(inspect.getdoc(hookspecs.find_kernels).split())
+    assert "call ``kernel_mgmt.discovery.report_problem(message)``" in doc
+    assert "listed as your provider's problem" in doc
+    assert "logging.getLogger" not in doc
+    assert callable(discovery.report_problem) and "report_problem" in discovery.__all__
     assert "problems_captured" in doc and callable(discovery.problems_captured)
     assert discovery.problems_captured() is False  # not inside a provider hook here

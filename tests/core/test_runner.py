@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -45,7 +47,7 @@ def env(tmp_path, monkeypatch):
     assert not stray, f"kernel processes left behind: {stray}"
 
 
-def run(env, *args, input=None, timeout=60, kernel="pyimport/kernel"):
+def run(env, *args, input=None, timeout=60, kernel="pyimport/kernel", cwd=None):
     return subprocess.run(
         [SCRIPT, "run", kernel, *args],
         env=env,
@@ -53,6 +55,7 @@ def run(env, *args, input=None, timeout=60, kernel="pyimport/kernel"):
         capture_output=True,
         text=True,
         timeout=timeout,
+        cwd=cwd,
     )
 
 
@@ -189,6 +192,35 @@ def test_output_dir_that_is_a_file_fails_before_the_kernel_starts(env, tmp_path)
         assert time.monotonic() - t0 < 5
 
 
+#: A 1x1 PNG image.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def test_default_output_dir_is_not_needed_until_a_rich_output_comes(env, tmp_path):
+    """The default folder is made on first use: a run without rich outputs works where it
+    cannot be made (as in a folder the user cannot write to; here its name is a file, so it
+    fails for root too); a rich output then fails there with one message and exit 1."""
+    cwd = tmp_path / "read-only"
+    cwd.mkdir()
+    (cwd / "kernel-mgmt-output").write_text("")
+    p = run(env, "-c", "print(1)", cwd=cwd)
+    assert (p.returncode, p.stdout) == (0, "1\n"), p.stderr
+    assert "kernel-mgmt run:" not in p.stderr
+    show_png = f"from IPython.display import Image, display\ndisplay(Image(data={PNG!r}))"
+    p = run(env, "-c", show_png, cwd=cwd)
+    assert p.returncode == 1, p.stderr
+    assert p.stdout == "[image not saved]\n"
+    messages = [line for line in p.stderr.splitlines() if line.startswith("kernel-mgmt run:")]
+    assert messages == [
+        f"kernel-mgmt run: cannot write rich outputs to folder {cwd / 'kernel-mgmt-output'}: "
+        "cannot create it: File exists (choose another with --output-dir DIR); "
+        "stopping after this cell"
+    ]
+    assert "Traceback" not in p.stderr
+
+
 PLOTS = (
     "from IPython.display import HTML, display\n"
     "display(HTML('<b>one</b>'))\ndisplay(HTML('<b>two</b>'))\n# %%\nprint('never')\n"
@@ -233,7 +265,11 @@ def test_notes_start_on_a_new_line(env):
 
 def test_unknown_kernel_type(env):
     p = subprocess.run(
-        [SCRIPT, "run", "nope/kernel", "-c", "1"], env=env, capture_output=True, text=True
+        [SCRIPT, "run", "nope/kernel", "-c", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert p.returncode == 2
     assert "nope" in p.stderr
@@ -246,7 +282,11 @@ def test_unknown_kernel_type(env):
 def test_unknown_type_names_providers_not_installed(env):
     env = {**env, "KERNEL_MGMT_PROVIDERS": "spec,nosuch"}
     p = subprocess.run(
-        [SCRIPT, "run", "nosuch/kernel", "-c", "1"], env=env, capture_output=True, text=True
+        [SCRIPT, "run", "nosuch/kernel", "-c", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert p.returncode == 2
     assert "KERNEL_MGMT_PROVIDERS='spec,nosuch' names provider(s) not installed: nosuch" in (
@@ -302,7 +342,7 @@ def test_usage_errors_exit_2(env, tmp_path):
     assert nothing.returncode == 2 and "give the code to run" in nothing.stderr
     missing = run(env, str(tmp_path / "missing.py"))
     assert missing.returncode == 2 and "missing.py" in missing.stderr
-    no_type = subprocess.run([SCRIPT, "run"], env=env, capture_output=True, text=True)
+    no_type = subprocess.run([SCRIPT, "run"], env=env, capture_output=True, text=True, timeout=60)
     assert no_type.returncode == 2 and "TYPE" in no_type.stderr
 
 
@@ -354,13 +394,14 @@ def test_ctrl_c_stops_the_run_even_if_the_cell_catches_it(env):
         text=True,
     )
     try:
+        assert select.select([proc.stdout], [], [], 30)[0], "the cell never printed"
         assert proc.stdout.readline() == "sleeping\n"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert out == "caught\n"
     assert "interrupting the kernel" in err
@@ -434,3 +475,39 @@ def test_kernel_that_cannot_launch_gives_a_message_not_a_traceback(env, tmp_path
     assert p.returncode == 1
     assert "Traceback" not in p.stderr, p.stderr
     assert p.stderr.startswith("kernel-mgmt run: ") and "no-such-python" in p.stderr
+
+
+def test_kernel_that_dies_at_start_up_is_reported_once(env, tmp_path):
+    """The message names the kernel type once, its exit code and its last stderr lines."""
+    spec = tmp_path / "path" / "kernels" / "die"
+    spec.mkdir(parents=True)
+    code = (
+        "import sys; print('first', file=sys.stderr); print('boom', file=sys.stderr); sys.exit(3)"
+    )
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {"argv": [sys.executable, "-c", code], "display_name": "Die", "language": "python"}
+        )
+    )
+    p = run(env, "-c", "1", kernel="spec/die")
+    assert p.returncode == 1
+    message = p.stderr[p.stderr.index("kernel-mgmt run:") :]
+    assert re.fullmatch(
+        r"kernel-mgmt run: the kernel failed to start: kernel spec/die \(id [0-9a-f-]+\) died: "
+        r"exit code 3\. Last lines of its stderr:\n(.*\n)*boom\n",
+        message,
+    ), p.stderr
+    assert message.count("spec/die") == 1
+
+
+def test_start_up_death_message_names_the_type_once():
+    from kernel_mgmt.client_base import KernelDied
+    from kernel_mgmt.runner import _startup_death
+
+    err = KernelDied("kernel spec/die (id 1) died: exit code 3", returncode=3)
+    assert _startup_death("spec/die", err) == (
+        "the kernel failed to start: kernel spec/die (id 1) died: exit code 3"
+    )
+    assert _startup_death("spec/die", KernelDied("the kernel died")) == (
+        "spec/die: the kernel failed to start: the kernel died"
+    )

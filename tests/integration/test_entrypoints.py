@@ -224,6 +224,29 @@ def find_kernels():
     yield "k", {"display_name": "Clash", "language": "x"}
 """
 
+# The old jupyter_kernel_mgmt package registers its spec and pyimport providers under the old
+# entry-point group: ours (the kernel_mgmt group) must win, not clash. A stand-in of it, whose
+# provider fails loudly if it is ever imported.
+OLD_PACKAGE_PYPROJECT = """
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "jupyter_kernel_mgmt"
+version = "0.5.1"
+
+[tool.hatch.build.targets.wheel]
+include = ["jupyter_kernel_mgmt_standin.py"]
+
+[project.entry-points."jupyter_kernel_mgmt.kernel_type_providers"]
+pyimport = "jupyter_kernel_mgmt_standin:IPykernelProvider"
+"""
+
+OLD_PACKAGE_MODULE = """
+raise RuntimeError("the old package's provider must not be imported: ours shadows it")
+"""
+
 
 def write_package(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
@@ -318,6 +341,13 @@ def full_venv(venv: Venv, tmp_path_factory: pytest.TempPathFactory) -> Venv:
     clash = write_package(
         src / "clash", {"pyproject.toml": CLASH_PYPROJECT, "km_clash.py": CLASH_MODULE}
     )
+    old = write_package(
+        src / "old",
+        {
+            "pyproject.toml": OLD_PACKAGE_PYPROJECT,
+            "jupyter_kernel_mgmt_standin.py": OLD_PACKAGE_MODULE,
+        },
+    )
     hello = {rel.split("/", 1)[1]: text for rel, text in example_files().items()}
     hello_dir = write_package(src / "hello", hello)
     venv.pip("hatchling")
@@ -326,6 +356,7 @@ def full_venv(venv: Venv, tmp_path_factory: pytest.TempPathFactory) -> Venv:
         str(oblong),
         str(broken),
         str(clash),
+        str(old),
         str(hello_dir),
         str(ROOT / "packages" / "provider-pyimport"),
     )
@@ -400,6 +431,11 @@ def test_providers_command(full_venv: Venv) -> None:
     assert by[("clash", "km-broken-providers")]["status"] == "failed"
     assert by[("pyimport", "kernel-mgmt-provider-pyimport")]["status"] == "ok"
     assert by[("pyimport", "kernel-mgmt-provider-pyimport")]["kernels"] == 0
+    # The old package's pyimport (old entry-point group) is shadowed by ours, not a clash.
+    old = by[("pyimport", "jupyter_kernel_mgmt")]
+    assert old["status"] == "disabled", old
+    assert old["reason"].startswith("shadowed by kernel-mgmt-provider-pyimport "), old
+    assert old["problems"] == [f"not loaded: {old['reason']}"]
     for pid in ("broken-import", "broken-raise", "broken-hang"):
         assert by[(pid, "km-broken-providers")]["status"] == "failed", pid
     table = full_venv.kernel_mgmt("providers").stdout

@@ -499,11 +499,37 @@ def test_problems_listed_by_every_finder_even_from_cache(conda: Any) -> None:
         assert any(str(bad) in m for m in messages), messages
 
 
+def test_finder_problems_whatever_the_apps_logging(
+    conda: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Inside a finder, a problem is the provider's (report_problem), logged once by the
+    finder and not by the provider too; an application that silences warnings still gets it."""
+    from kernel_mgmt.discovery import KernelFinder
+
+    conda.make_root()
+    conda.env("broken", kernels={"bad": "{not json"})
+    bad = conda.root / "envs" / "broken" / "share" / "jupyter" / "kernels" / "bad" / "kernel.json"
+    logging.disable(logging.WARNING)
+    try:
+        finder = KernelFinder([provider], config={"conda": {"include_base": False}})
+        assert list(finder.find_kernels()) == []
+    finally:
+        logging.disable(logging.NOTSET)
+    assert any(str(bad) in p.message for p in finder.problems), finder.problems
+    with caplog.at_level(logging.WARNING):
+        finder = KernelFinder([provider], config={"conda": {"include_base": False}})
+        assert list(finder.find_kernels()) == []  # answered from the cache
+    assert warnings_of(caplog) == []
+    finder_logs = [r.getMessage() for r in caplog.records if r.name == "kernel_mgmt.discovery"]
+    assert sum(str(bad) in m for m in finder_logs) == 1, finder_logs
+
+
 def test_import_is_light() -> None:
     code = (
         "import sys, kernel_mgmt_provider_conda\n"
         "heavy = {'jsonschema', 'zmq', 'platformdirs', 'kernel_mgmt.subproc.launcher',"
-        " 'kernel_mgmt.kernelspec', 'subprocess', 'asyncio'}\n"
+        " 'kernel_mgmt.kernelspec', 'subprocess', 'asyncio', 'logging', 'kernel_mgmt.discovery',"
+        " 'kernel_mgmt_provider_conda._util'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run(

@@ -147,6 +147,35 @@ def test_skipped_kernelspecs_are_the_providers_problems(
         )
 
 
+def test_problems_reach_the_finder_whatever_the_apps_logging(
+    jp: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """report_problem(), not logging: silenced warnings do not hide problems, and each is
+    logged once (by the finder), not once more by the provider."""
+    make(jp, "good")
+    make(jp, "badjson", "{nope")
+    path = jp / "kernels" / "badjson" / "kernel.json"
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        problems, _ = _finder_problems(monkeypatch)
+    finally:
+        root.setLevel(level)
+    assert [p for p in problems if str(path) in p] == [problems[0]] and len(problems) == 1
+    with caplog.at_level(logging.WARNING):
+        problems, _ = _finder_problems(monkeypatch)
+    assert len(problems) == 1
+    logged = [(r.name, r.getMessage()) for r in caplog.records if str(path) in r.getMessage()]
+    assert logged == [
+        (
+            "kernel_mgmt.discovery",
+            f"provider 'spec' (kernel-mgmt-provider-spec "
+            f"{spec_provider.__version__}): {problems[0]}",
+        )
+    ]
+
+
 def test_providers_json_lists_spec_problems(jp: Path) -> None:
     """`kernel-mgmt providers --json` in a fresh process (logging not imported before)."""
     make(jp, "good")

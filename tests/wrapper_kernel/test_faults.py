@@ -365,6 +365,7 @@ def test_parent_watch_notices_a_dead_launcher(monkeypatch, pidfd):
     """The watch on JPY_PARENT_PID, with Linux pidfds and with the polling used elsewhere."""
     import select
 
+    from wrapper_kernel import server
     from wrapper_kernel.server import _ParentWatch
 
     if not pidfd:
@@ -374,8 +375,13 @@ def test_parent_watch_notices_a_dead_launcher(monkeypatch, pidfd):
 
         monkeypatch.setattr(os, "pidfd_open", no_pidfd)
     launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # Our child stands in for an ancestor (the launcher of a kernel started through a wrapper);
+    # the real ancestry walk is tested below and by the launcher tests above.
+    real_ancestors = server._ancestors
+    monkeypatch.setattr(server, "_ancestors", lambda ppid: [*real_ancestors(ppid), launcher.pid])
     watch = _ParentWatch(os.getppid(), str(launcher.pid))
     try:
+        assert watch.ignored is None
         assert watch.needs_polling is not pidfd
         assert watch.gone(()) is None
         launcher.kill()
@@ -388,5 +394,144 @@ def test_parent_watch_notices_a_dead_launcher(monkeypatch, pidfd):
         if launcher.poll() is None:
             launcher.kill()
             launcher.wait(10)
-    # A JPY_PARENT_PID that names no process: the launcher died before we started.
-    assert "JPY_PARENT_PID" in (_ParentWatch(os.getppid(), str(launcher.pid)).gone(()) or "")
+    # A JPY_PARENT_PID that names no process, once we are orphaned (our parent is init): the
+    # launcher died before we started.
+    orphan = _ParentWatch(1, str(launcher.pid))
+    try:
+        assert orphan.gone(()) == f"launching process (JPY_PARENT_PID) {launcher.pid}"
+    finally:
+        orphan.close()
+    # The same while our parent is alive: a stale value, ignored.
+    stale = _ParentWatch(os.getppid(), str(launcher.pid))
+    try:
+        assert stale.gone(()) is None
+        assert stale.ignored is not None and "names no running process" in stale.ignored
+        assert set(stale.pids) == {os.getppid()}
+    finally:
+        stale.close()
+
+
+def test_parent_watch_ignores_a_live_process_that_is_no_ancestor():
+    """A JPY_PARENT_PID naming a live process that did not launch us (a reused pid): unwatched."""
+    from wrapper_kernel.server import _ParentWatch
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        watch = _ParentWatch(os.getppid(), str(other.pid))
+        try:
+            assert set(watch.pids) == {os.getppid()}
+            assert f"JPY_PARENT_PID={other.pid} is not an ancestor" in (watch.ignored or "")
+        finally:
+            watch.close()
+        # Our own parent's parent is an ancestor: watched.
+        grandparent = psutil.Process(os.getppid()).ppid()
+        if grandparent > 1:
+            watch = _ParentWatch(os.getppid(), str(grandparent))
+            try:
+                assert watch.ignored is None and set(watch.pids) == {os.getppid(), grandparent}
+            finally:
+                watch.close()
+    finally:
+        other.kill()
+        other.wait(10)
+
+
+def test_ancestors_reads_the_proc_ppid_chain():
+    """Up to init, as psutil sees it; a parent whose name holds ') (' and spaces is parsed."""
+    from wrapper_kernel.server import _ancestors
+
+    if _ancestors(os.getppid()) is None:
+        pytest.skip("no /proc here: only JPY_PARENT_PID == our parent is trusted")
+    assert _ancestors(os.getppid()) == [p.pid for p in psutil.Process().parents()]
+    code = (
+        "import subprocess, sys\n"
+        "with open('/proc/self/comm', 'w') as f:\n    f.write('odd) (name 1 2')\n"
+        "grandchild = 'import os; from wrapper_kernel.server import _ancestors; "
+        "print(_ancestors(os.getppid()))'\n"
+        "subprocess.run([sys.executable, '-c', grandchild], timeout=30)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    chain = json.loads(p.stdout)
+    assert chain[1:] == [os.getpid(), *(q.pid for q in psutil.Process().parents())]
+
+
+def _launch_kernel_with_jpy(tmp_path, jpy_parent):
+    """A launcher (our child) that starts a kernel as its child with JPY_PARENT_PID set to
+    *jpy_parent*: ``(launcher, kernel process, connection info, kernel log path)``."""
+    from kernel_mgmt.connection import write_connection_file
+
+    path, info = write_connection_file(str(tmp_path / "kernel.json"))
+    log = tmp_path / "kernel.log"
+    launcher_code = (
+        "import os, subprocess, time\n"
+        f"argv = {[*KERNEL_ARGV['wk-echo'], '-f', path]!r}\n"
+        f"env = dict(os.environ, JPY_PARENT_PID={str(jpy_parent)!r})\n"
+        f"log = open({str(log)!r}, 'wb')\n"
+        "p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", launcher_code], stdout=subprocess.PIPE, text=True
+    )
+    return launcher, psutil.Process(int(launcher.stdout.readline())), info, log
+
+
+def _stop(launcher, kernel):
+    launcher.stdout.close()
+    if launcher.poll() is None:
+        launcher.kill()
+        launcher.wait(10)
+    if kernel is not None and kernel.is_running():
+        kernel.kill()
+        kernel.wait(10)
+
+
+def test_stale_dead_jpy_parent_pid_is_ignored(tmp_path):
+    """JPY_PARENT_PID names a dead process but the kernel's parent is alive (a value inherited
+    from an earlier session): the kernel keeps serving, and still exits with its parent."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(10)
+    launcher, kernel, info, log = _launch_kernel_with_jpy(tmp_path, gone.pid)
+    try:
+        _wait_heartbeat(info)
+        time.sleep(0.5)  # a watch trusting the value would have shut down at start-up
+        assert kernel.is_running()
+        _wait_heartbeat(info, timeout=5)
+        assert f"JPY_PARENT_PID={gone.pid} names no running process" in log.read_text()
+        launcher.kill()
+        launcher.wait(10)
+        kernel.wait(timeout=10)
+        assert "parent process" in log.read_text()
+    finally:
+        _stop(launcher, kernel)
+
+
+def test_jpy_parent_pid_of_an_unrelated_process_is_ignored(tmp_path):
+    """JPY_PARENT_PID names a live process that is not the kernel's ancestor: its death does
+    not stop the kernel; the death of the kernel's real parent does."""
+    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    launcher = kernel = None
+    try:
+        launcher, kernel, info, log = _launch_kernel_with_jpy(tmp_path, unrelated.pid)
+        _wait_heartbeat(info)
+        assert f"JPY_PARENT_PID={unrelated.pid} is not an ancestor" in log.read_text()
+        unrelated.kill()
+        unrelated.wait(10)
+        time.sleep(0.5)  # a pidfd on it would have fired by now
+        assert kernel.is_running()
+        _wait_heartbeat(info, timeout=5)
+        launcher.kill()
+        launcher.wait(10)
+        t0 = time.monotonic()
+        kernel.wait(timeout=10)
+        assert time.monotonic() - t0 < 5
+        assert f"parent process {launcher.pid} exited" in log.read_text()
+    finally:
+        if unrelated.poll() is None:
+            unrelated.kill()
+            unrelated.wait(10)
+        if launcher is not None:
+            _stop(launcher, kernel)

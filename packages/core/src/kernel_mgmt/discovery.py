@@ -8,8 +8,8 @@ methods, or (seed style) a :class:`KernelProviderBase` subclass, which the finde
 Loading is robust: a provider that fails to import, raises, hangs past its timeout or yields
 malformed records is reported once (logged, and listed in :attr:`KernelFinder.problems` and
 :attr:`KernelFinder.providers`, naming its distribution) and skipped; every other provider's
-kernels still appear. Warnings a provider logs while its hook runs (e.g. a skipped
-kernel.json) are listed as its problems too.
+kernels still appear. What a provider passes to :func:`report_problem` while its hook runs
+(e.g. a skipped kernel.json) is listed as its problem too.
 
 ``KernelSpecProvider`` and ``IPykernelProvider``, which the seed documents here, are loaded
 from the installed spec and pyimport providers when imported from this module.
@@ -44,9 +44,11 @@ __all__ = [
     "KernelProviderBase",
     "NoSuchKernel",
     "Problem",
+    "ProviderClassUnavailable",
     "ProviderInfo",
     "ProviderTimeout",
     "problems_captured",
+    "report_problem",
     "scan_entry_points",
     "validate_launch_params",
 ]
@@ -328,84 +330,40 @@ def scan_entry_points(
 
 
 # --------------------------------------------------------------------------------------------
-# Provider log warnings become problems. While a hook runs in its worker thread, WARNING+
-# records logged on that thread are kept and reported as problems of that provider.
+# Problems a provider reports while the finder runs one of its hooks. Each hook call runs in
+# its own worker thread, which owns a sink (a list) for the duration of the call: no logging
+# handler, so the application's logging configuration neither changes nor matters.
 
-_captures: dict[int, list[str]] = {}  # worker thread id -> messages logged on it
-_capture_lock = threading.Lock()
-_router: Any = None  # the logging.Handler routing records to _captures (made once)
-_router_attached = False
+_sinks: dict[int, list[str]] = {}  # worker thread id -> problems reported on it
+_sinks_lock = threading.Lock()
+
+
+def report_problem(message: str) -> None:
+    """Report a problem of the calling provider, e.g. a skipped file (the message names it).
+
+    Inside a provider hook that a :class:`KernelFinder` runs (importing the provider,
+    ``load_config``, ``find_kernels``), it is listed as that provider's problem in
+    :attr:`KernelFinder.problems` and ``kernel-mgmt providers`` (and logged once by the
+    finder). Elsewhere it is logged as a warning on the ``kernel_mgmt.discovery`` logger.
+    Call it from the hook's own thread: a helper thread's reports are only logged.
+    """
+    sink = _sinks.get(threading.get_ident())
+    if sink is not None:
+        sink.append(str(message))
+        return
+    import logging  # deferred: only needed when something is wrong
+
+    logging.getLogger(LOGGER_NAME).warning("%s", message)
 
 
 def problems_captured() -> bool:
-    """Whether this thread's WARNING+ log records are being recorded as a provider's problems.
+    """Whether :func:`report_problem` on this thread is recorded as a provider's problem.
 
-    True inside a provider hook that a :class:`KernelFinder` runs. A provider that logs a
-    problem only once per process should log it again while this is true, so that every
-    finder lists it.
+    True inside a provider hook that a :class:`KernelFinder` runs. A provider that warns
+    about a problem only once per process should report it on every call while this is
+    true, so that every finder lists it.
     """
-    return threading.get_ident() in _captures
-
-
-def _record_text(record: Any) -> str:
-    try:
-        text = record.getMessage()
-    except Exception:  # bad %-arguments: keep what the provider wrote
-        text = str(record.msg)
-    exc = record.exc_info[1] if record.exc_info else None
-    if exc is not None:
-        text += f" ({type(exc).__name__}: {exc})"
-    return text
-
-
-def _attach_router(logging: Any) -> None:
-    """Put the routing handler on the root logger (called with _capture_lock held)."""
-    global _router, _router_attached
-    if _router is None:
-
-        class _Router(logging.Handler):
-            """Keeps records of capturing threads; others go where they would have gone."""
-
-            def emit(self, record: Any) -> None:
-                sink = _captures.get(record.thread)
-                if sink is not None:
-                    sink.append(_record_text(record))
-                    return
-                # logging prints a record that no handler sees with lastResort; this
-                # handler must not swallow other threads' records while it is attached.
-                found = 0
-                logger = logging.getLogger(record.name)
-                while logger is not None:
-                    found += sum(h is not self for h in logger.handlers)
-                    logger = logger.parent if logger.propagate else None
-                last = logging.lastResort
-                if not found and last is not None and record.levelno >= last.level:
-                    last.handle(record)
-
-        _router = _Router(logging.WARNING)
-    logging.getLogger().addHandler(_router)
-    _router_attached = True
-
-
-def _capture_begin(sink: list[str]) -> None:
-    """Start recording this thread's WARNING+ log records into ``sink``."""
-    import logging  # here, not at the top: only provider calls need it
-
-    with _capture_lock:
-        _captures[threading.get_ident()] = sink
-        if not _router_attached:
-            _attach_router(logging)
-
-
-def _capture_end() -> None:
-    global _router_attached
-    with _capture_lock:
-        _captures.pop(threading.get_ident(), None)
-        if _captures:
-            return
-        if _router_attached:
-            sys.modules["logging"].getLogger().removeHandler(_router)
-            _router_attached = False
+    return threading.get_ident() in _sinks
 
 
 # --------------------------------------------------------------------------------------------
@@ -419,7 +377,7 @@ class ProviderTimeout(TimeoutError):
 class _Job:
     """Run ``fn`` in a daemon thread so that a hung provider cannot hang the caller."""
 
-    __slots__ = ("_done", "_error", "_value", "lock", "logged", "processed", "started", "thread")
+    __slots__ = ("_done", "_error", "_value", "lock", "processed", "reported", "started", "thread")
 
     def __init__(self, fn: Callable[[], Any], name: str) -> None:
         self._done = threading.Event()
@@ -429,20 +387,23 @@ class _Job:
         # For find jobs shared by concurrent callers: the first one validates the records.
         self.lock = threading.Lock()
         self.processed: list[tuple[str, dict[str, Any]]] | None = None
-        #: WARNING+ log messages the provider emitted on the job's thread.
-        self.logged: list[str] = []
+        #: Messages the provider passed to report_problem() on the job's thread.
+        self.reported: list[str] = []
         # daemon: a provider stuck forever must not keep the interpreter from exiting
         self.thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
         self.thread.start()
 
     def _run(self, fn: Callable[[], Any]) -> None:
-        _capture_begin(self.logged)
+        ident = threading.get_ident()
+        with _sinks_lock:
+            _sinks[ident] = self.reported
         try:
             self._value = fn()
         except BaseException as e:
             self._error = e
         finally:
-            _capture_end()
+            with _sinks_lock:
+                _sinks.pop(ident, None)
             self._done.set()
 
     def done(self) -> bool:
@@ -716,14 +677,17 @@ class KernelFinder:
             ),
         )
         disabled = self._selection()
-        # Who claims each id (distribution, version, entry-point value): the same provider
-        # under both groups is one claimant; two different ones are an error for both.
-        claimants: dict[str, list[tuple[str | None, str | None, str | None]]] = {}
-        for ep in ordered:
-            claim = (*dist_of(ep), getattr(ep, "value", None))
+        # Who claims each id (distribution, version, entry-point value, new group?): the same
+        # provider under both groups is one claimant (of the new group). Claimants of the new
+        # group shadow those of only the old one (e.g. the old jupyter_kernel_mgmt package's
+        # spec and pyimport); two different claimants of the same rank are an error for both.
+        claimants: dict[str, list[tuple[str | None, str | None, str | None, bool]]] = {}
+        for ep in ordered:  # new-group entry points first
+            dname, dversion = dist_of(ep)
+            value = getattr(ep, "value", None)
             same = claimants.setdefault(ep.name, [])
-            if not any(c[0] == claim[0] and c[2] == claim[2] for c in same):
-                same.append(claim)
+            if not any(c[0] == dname and c[2] == value for c in same):
+                same.append((dname, dversion, value, getattr(ep, "group", "") == ENTRY_POINT_GROUP))
         clashed: set[tuple[str, str | None, str | None]] = set()
         owners: dict[str, tuple[Any, ProviderInfo]] = {}
         disabled_seen: set[tuple[str, str | None, str | None]] = set()
@@ -751,26 +715,42 @@ class KernelFinder:
                     info.status, info.reason = "disabled", reason
                     self._all.append(_Provider(info))
                 continue
-            if ep.name in owners:
+            if (ep.name, dname, info.value) in clashed:
+                continue  # the same claimant under the other group: reported once
+            owner = owners.get(ep.name)
+            if owner is not None and (owner[1].distribution, owner[1].value) == (dname, info.value):
                 continue  # the same provider under both groups: one provider, not a clash
-            clash = claimants[ep.name]
+            rivals = claimants[ep.name]
+            newer = [c for c in rivals if c[3]]
+            mine = next(c for c in rivals if c[0] == dname and c[2] == info.value)
+            if newer and not mine[3]:
+                clashed.add((ep.name, dname, info.value))
+                by = " and ".join(f"{_dist_label(d, v)} ({val})" for d, v, val, _ in newer)
+                info.status = "disabled"
+                info.reason = (
+                    f"shadowed by {by} under the {ENTRY_POINT_GROUP!r} entry-point group "
+                    f"(this one is under the old {OLD_ENTRY_POINT_GROUP!r} group)"
+                )
+                self._all.append(_Provider(info))
+                self._report(info, f"not loaded: {info.reason}")
+                continue
+            clash = newer or rivals
             if len(clash) > 1:
                 # None wins: which one would is an accident of install order, and a
                 # package must not silently replace another's kernels.
-                if (ep.name, dname, info.value) in clashed:
-                    continue  # the same claimant under the other group
                 clashed.add((ep.name, dname, info.value))
-                names = " and by ".join(f"{_dist_label(d, v)} ({val})" for d, v, val in clash)
+                names = " and by ".join(f"{_dist_label(d, v)} ({val})" for d, v, val, _ in clash)
+                which = "neither is" if len(clash) == 2 else "none of them is"
                 self._fail(
                     info,
-                    f"duplicate provider id {ep.name!r}: registered by {names}; neither is "
+                    f"duplicate provider id {ep.name!r}: registered by {names}; {which} "
                     "loaded: uninstall all but one of these distributions",
                 )
                 continue
             owners[ep.name] = (ep, info)
             timeout = self.timeout_for(ep.name)
             try:
-                obj = self._run_logged(
+                obj = self._run_provider(
                     info,
                     lambda ep=ep: self._instantiate(ep.load()),
                     timeout,
@@ -857,7 +837,7 @@ class KernelFinder:
         if "load_config" in impls:
             timeout = self.timeout_for(info.id)
             try:
-                self._run_logged(
+                self._run_provider(
                     info,
                     lambda: _call_impl(impls["load_config"], config=self.config),
                     timeout,
@@ -875,19 +855,19 @@ class KernelFinder:
 
     # -- reporting ----------------------------------------------------------------------------
 
-    def _run_logged(
+    def _run_provider(
         self, info: ProviderInfo, fn: Callable[[], Any], timeout: float, name: str
     ) -> Any:
-        """Run provider code in a worker thread under ``timeout``; what it logs is reported."""
+        """Run provider code in a worker thread under ``timeout``; its reported problems too."""
         job = _Job(fn, name)
         try:
             return job.result(timeout)
         finally:
-            self._report_logged(info, job)
+            self._report_collected(info, job)
 
-    def _report_logged(self, info: ProviderInfo, job: _Job) -> None:
-        """Report each WARNING+ record the provider logged in the job's thread as a problem."""
-        for message in list(job.logged):  # a copy: a timed-out job may still be logging
+    def _report_collected(self, info: ProviderInfo, job: _Job) -> None:
+        """Record each problem the provider reported with report_problem() during the job."""
+        for message in list(job.reported):  # a copy: a timed-out job may still be reporting
             self._report(info, message)
 
     def _report(self, info: ProviderInfo, message: str) -> None:
@@ -958,7 +938,7 @@ class KernelFinder:
         try:
             return self._check_find(provider, job)
         finally:
-            self._report_logged(provider.info, job)
+            self._report_collected(provider.info, job)
 
     def _check_find(self, provider: _Provider, job: _Job) -> list[tuple[str, dict[str, Any]]]:
         info = provider.info
@@ -1141,10 +1121,14 @@ def _remember_launch(
 
     A restarter relaunches the same type with the same working directory and parameters
     (the seed's restarter reads ``manager.cwd``); managers of any provider get them here.
+    Best effort: the kernel is running by now, so whatever a manager's attributes raise
+    (``__slots__``, read-only or failing properties) must not lose it for the caller.
     """
     for attr, value in (("kernel_type", type_id), ("cwd", cwd), ("launch_params", launch_params)):
-        if value is not None and getattr(manager, attr, None) is None:
-            with contextlib.suppress(AttributeError, TypeError):  # __slots__, read-only props
+        if value is None:
+            continue
+        with contextlib.suppress(Exception):
+            if getattr(manager, attr, None) is None:
                 setattr(manager, attr, value)
 
 
@@ -1154,6 +1138,31 @@ _PROVIDER_CLASSES = {
     "KernelSpecProvider": ("spec", "kernel-mgmt-provider-spec"),
     "IPykernelProvider": ("pyimport", "kernel-mgmt-provider-pyimport"),
 }
+
+
+class ProviderClassUnavailable(AttributeError):
+    """``KernelSpecProvider`` or ``IPykernelProvider`` was requested from this module, but
+    the provider package that holds it is not installed (the message says what to install).
+
+    An AttributeError, so that ``hasattr(discovery, name)`` is False. Python turns an
+    AttributeError in ``from kernel_mgmt.discovery import name`` into a bare "cannot import
+    name" ImportError, so inside that statement an ImportError with this message is raised.
+    """
+
+
+def _unavailable(name: str, why: str) -> Exception:
+    """The error for a compat class that cannot be had: ImportError in ``from ... import``."""
+    message = f"cannot import name {name!r} from {__name__!r}: {why}"
+    try:
+        import opcode
+
+        frame = sys._getframe(2)  # 0: here, 1: __getattr__, 2: the code doing the look-up
+        importing = frame.f_code.co_code[frame.f_lasti] == opcode.opmap["IMPORT_FROM"]
+    except Exception:  # another interpreter: the AttributeError still carries the hint
+        importing = False
+    if importing:
+        return ImportError(message, name=__name__)
+    return ProviderClassUnavailable(message, name=name, obj=sys.modules[__name__])
 
 
 def __getattr__(name: str) -> Any:
@@ -1169,19 +1178,18 @@ def __getattr__(name: str) -> Any:
     provider_id, distribution = compat
     ep = next((e for e in scan_entry_points((ENTRY_POINT_GROUP,)) if e.name == provider_id), None)
     if ep is None:
-        raise ImportError(
-            f"cannot import name {name!r} from {__name__!r}: it belongs to the "
-            f"{provider_id!r} provider, which is not installed; install it with "
-            f"`pip install {distribution}`",
-            name=__name__,
+        raise _unavailable(
+            name,
+            f"it belongs to the {provider_id!r} provider, which is not installed; install it "
+            f"with `pip install {distribution}`",
         )
     loaded = ep.load()  # the provider's module (or, for an entry point naming it, the class)
     cls = loaded if getattr(loaded, "__name__", None) == name else getattr(loaded, name, None)
     if cls is None:
-        raise ImportError(
-            f"cannot import name {name!r} from {__name__!r}: the installed {provider_id!r} "
-            f"provider ({ep.value}) has no {name}; reinstall {distribution}",
-            name=__name__,
+        raise _unavailable(
+            name,
+            f"the installed {provider_id!r} provider ({ep.value}) has no {name}; "
+            f"reinstall {distribution}",
         )
     globals()[name] = cls  # later look-ups skip the entry-point scan
     return cls

@@ -60,12 +60,13 @@ def find_kernels() -> (
     It runs in a worker thread (async ones in a private event loop there) under a timeout,
     so it may block briefly, but should be quick: every ``kernel-mgmt list`` calls it.
 
-    Log a warning to report a skipped item (``logging.getLogger(__name__).warning(...)``,
-    naming the file or environment): each WARNING or worse record logged on the hook's
-    thread while it runs is listed as a problem of this provider in ``KernelFinder.problems``
-    and ``kernel-mgmt providers``. The same holds for :func:`load_config` and for importing
-    the provider; not for :func:`launch`, which raises instead. A provider that logs a
-    problem only once per process should log it again on later calls while
+    To report a skipped item (a broken kernel.json, an unreadable environment), call
+    ``kernel_mgmt.discovery.report_problem(message)``, naming the file or environment: it is
+    listed as your provider's problem in ``KernelFinder.problems`` and ``kernel-mgmt
+    providers`` (and logged once by the finder). Call it from the hook's own thread. The same
+    holds for :func:`load_config` and for importing the provider; not for :func:`launch`,
+    which raises instead. Outside a finder's call it logs a warning; a provider that warns
+    only once per process should still report on every call while
     :func:`kernel_mgmt.discovery.problems_captured` is true, so that every finder lists it.
 
     :returns: an iterable (or async iterable, or awaitable list) of ``(name, attributes)``.

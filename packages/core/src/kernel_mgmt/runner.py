@@ -331,6 +331,14 @@ def _selection_hint(finder: Any, type_id: str) -> str:
     return "".join(f"\n  hint: {h}" for h in hints)
 
 
+def _startup_death(type_id: str, err: Any) -> str:
+    """The message for a kernel that died while starting (*err*: its KernelDied, which
+    names the kernel type when it is known and ends with the kernel's last stderr lines)."""
+    text = str(err)
+    prefix = "" if type_id in text else f"{type_id}: "
+    return f"{prefix}the kernel failed to start: {text}"
+
+
 async def _start(args: argparse.Namespace, finder: Any) -> tuple[Any, Any] | int:
     """Start the kernel: ``(manager, client)``, or the exit status after saying why not."""
     from kernel_mgmt.client_base import KernelDied
@@ -354,7 +362,7 @@ async def _start(args: argparse.Namespace, finder: Any) -> tuple[Any, Any] | int
         _err(str(e))
         return EXIT_USAGE
     except KernelDied as e:
-        _err(f"{type_id}: the kernel failed to start: {e}")
+        _err(_startup_death(type_id, e))
         return EXIT_ERROR
     except TimeoutError:
         _err(
@@ -488,10 +496,13 @@ def run(args: argparse.Namespace) -> int:
         why = "not a folder" if os.path.exists(args.cwd) else "no such folder"
         _err(f"--cwd {args.cwd}: {why}")
         return EXIT_USAGE
-    if not args.json:
-        why = check_output_dir(args.output_dir or DEFAULT_OUTPUT_DIR)
+    if args.output_dir is not None and not args.json:
+        # Only a folder the user asked for is checked up front (a usage error, exit 2). The
+        # default one is made on first use: a run without rich outputs must work in a folder
+        # the user cannot write to; one with them then fails there (OutputDirError, exit 1).
+        why = check_output_dir(args.output_dir)
         if why is not None:
-            _err(str(OutputDirError(args.output_dir or DEFAULT_OUTPUT_DIR, why)))
+            _err(str(OutputDirError(args.output_dir, why)))
             return EXIT_USAGE
     try:
         code = _read_code(args)

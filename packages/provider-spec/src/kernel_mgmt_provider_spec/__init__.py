@@ -19,7 +19,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kernel_mgmt import kernelspec
-from kernel_mgmt.discovery import KernelProviderBase, NoSuchKernel, problems_captured
+from kernel_mgmt.discovery import (
+    KernelProviderBase,
+    NoSuchKernel,
+    problems_captured,
+    report_problem,
+)
 from kernel_mgmt.hookspecs import hookimpl
 
 from ._version import __version__
@@ -31,16 +36,20 @@ _warned_lock = threading.Lock()
 
 
 def _warn(message: str) -> None:
-    """Log a problem of one file: once per process, and again inside every finder's call.
+    """Report a problem of one file: to every finder's call, and on stderr once per process.
 
-    Listing runs often and the file rarely changes, so stderr sees it once; but each
-    :class:`~kernel_mgmt.discovery.KernelFinder` records what its provider calls log as
-    problems (``kernel-mgmt providers``), so while it listens the warning is logged again.
+    Inside a hook call a :class:`~kernel_mgmt.discovery.KernelFinder` runs, the message is
+    this provider's problem (``kernel-mgmt providers``; the finder logs it once), on every
+    call so that every finder lists it. Elsewhere it is logged once per process: listing
+    runs often and the file rarely changes.
     """
+    if problems_captured():
+        report_problem(message)
+        return
     with _warned_lock:
         first = message not in _warned
         _warned.add(message)
-    if first or problems_captured():
+    if first:
         import logging  # deferred: the common case has nothing to report
 
         logging.getLogger(__name__).warning("%s", message)
