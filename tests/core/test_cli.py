@@ -162,7 +162,14 @@ def test_help_documents_options_and_exit_codes() -> None:
     """`kernel-mgmt --help` and `kernel-mgmt run --help`, as a user runs them."""
     top = run(os.path.join(BIN, "kernel-mgmt"), "--help")
     assert top.returncode == 0
-    for text in ("exit status:", "KERNEL_MGMT_PROVIDERS", "KERNEL_MGMT_CONFIG", "124", "130"):
+    for text in (
+        "exit status:",
+        "KERNEL_MGMT_PROVIDERS",
+        "KERNEL_MGMT_CONFIG",
+        "124",
+        "130",
+        "143 SIGTERM",
+    ):
         assert text in top.stdout, text
     out = run(os.path.join(BIN, "kernel-mgmt"), "run", "--help")
     assert out.returncode == 0
@@ -174,6 +181,9 @@ def test_help_documents_options_and_exit_codes() -> None:
         "2 usage or config error",
         "124 a cell ran longer than --timeout",
         "130 interrupted by Ctrl-C",
+        "143 stopped by SIGTERM (128 + SIGTERM); 129 for SIGHUP",
+        "0 every cell ran without error (or a cell called exit())",
+        "missing or non-UTF-8 file, an --output-dir that cannot be made",
         "'# %% [markdown]' or '# %% [md]'",
         "--output-dir DIR",
         "--timeout S",

@@ -420,3 +420,59 @@ async def test_launch_notes_type_cwd_and_params_on_plain_managers() -> None:
         "/srv",
         {"a": 1},
     )
+
+
+class _EntryPoint:
+    """Just enough of importlib.metadata.EntryPoint for KernelFinder.from_entrypoints."""
+
+    group = "kernel_mgmt"
+    dist = None
+
+    def __init__(self, name: str, obj: Any) -> None:
+        self.name, self.value, self._obj = name, f"kernel_mgmt_provider_{name}", obj
+
+    def load(self) -> Any:
+        return self._obj
+
+
+def _import_fails() -> Any:
+    raise ImportError("no module named 'cluster'")
+
+
+class _BrokenEntryPoint(_EntryPoint):
+    def load(self) -> Any:
+        return _import_fails()
+
+
+@pytest.mark.parametrize(
+    ("entry_point", "config", "message"),
+    [
+        (
+            _EntryPoint("a", module_provider("a", ["k"])),
+            {"providers": {"deny": ["a"]}},
+            "provider 'a' is disabled: in the config's providers.deny list",
+        ),
+        (
+            _EntryPoint("a", types.ModuleType("kernel_mgmt_provider_a")),
+            {},
+            "provider 'a' failed to load: implements no find_kernels hook",
+        ),
+        (
+            _BrokenEntryPoint("a", None),
+            {},
+            "provider 'a' failed to load kernel_mgmt_provider_a: ImportError: no module named",
+        ),
+    ],
+)
+async def test_launch_from_an_unloaded_provider_says_why(
+    entry_point: _EntryPoint, config: dict, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disabled provider 'is disabled'; one that did not load 'failed to load' (not 'is
+    failed'), with the reason once."""
+    monkeypatch.delenv("KERNEL_MGMT_PROVIDERS", raising=False)
+    finder = KernelFinder.from_entrypoints(config, entry_points=[entry_point], timeout=5)
+    with pytest.raises(NoSuchKernel) as info:
+        await finder.launch("a/k")
+    assert message in str(info.value)
+    assert "is failed" not in str(info.value)
+    assert str(info.value).count("failed to load") <= 1

@@ -227,26 +227,67 @@ PLOTS = (
 )
 
 
-def test_output_dir_that_cannot_be_created_is_one_error_and_exit_1(env, tmp_path):
-    """Found only when the first rich output comes (a name too long for the file system):
-    one message naming the folder, each lost output marked, the run stops, exit 1."""
-    folder = tmp_path / ("x" * 300)
-    p = run(env, "--cells", "--output-dir", str(folder), "-c", PLOTS)
+def test_default_output_dir_failing_mid_run_is_one_error_and_exit_1(env, tmp_path):
+    """Found only when the first rich output comes (the default folder's name is taken by a
+    file): one message naming the folder, each lost output marked, the run stops, exit 1."""
+    (tmp_path / "kernel-mgmt-output").write_text("")
+    p = run(env, "--cells", "-c", PLOTS)
     assert p.returncode == 1
     assert p.stdout == "[HTML not saved]\n[HTML not saved]\n"
     messages = [line for line in p.stderr.splitlines() if line.startswith("kernel-mgmt run:")]
     assert len(messages) == 1, p.stderr
+    folder = tmp_path / "kernel-mgmt-output"
     assert f"cannot write rich outputs to folder {folder}: cannot create it" in messages[0]
     assert "Traceback" not in p.stderr and "message handler" not in p.stderr
 
 
-def test_output_dir_in_proc(env):
-    """The reviewer's case: /proc/nope (refused up front, or when first used as root)."""
-    p = run(env, "--cells", "--output-dir", "/proc/nope", "-c", PLOTS)
-    assert p.returncode in (1, 2)
-    assert "never" not in p.stdout
-    assert "cannot write rich outputs to folder /proc/nope" in p.stderr
-    assert "Traceback" not in p.stderr and "message handler" not in p.stderr
+@pytest.mark.parametrize("folder", ["/proc/nope", "x" * 300])
+def test_output_dir_that_cannot_be_made_fails_before_the_kernel_starts(env, tmp_path, folder):
+    """An explicit --output-dir is made up front, so a folder that passes an access check but
+    cannot be made (/proc/nope, even as root; a name too long) is a usage error, exit 2,
+    before any kernel starts (the fixture checks none was left)."""
+    t0 = time.monotonic()
+    p = run(env, "--cells", "--output-dir", folder, "-c", "print('ran')\n" + PLOTS)
+    assert p.returncode == 2, p.stderr
+    assert p.stdout == ""
+    assert re.fullmatch(
+        "kernel-mgmt run: cannot write rich outputs to folder "
+        + re.escape(os.path.abspath(tmp_path / folder))
+        + r": cannot create it: [^\n]+ \(choose another with --output-dir DIR\)\n",
+        p.stderr,
+    ), p.stderr
+    assert time.monotonic() - t0 < 5
+
+
+def test_explicit_output_dir_is_made_up_front(env, tmp_path):
+    p = run(env, "--output-dir", os.path.join("new", "figs"), "-c", "print('ran')")
+    assert (p.returncode, p.stdout) == (0, "ran\n"), p.stderr
+    assert (tmp_path / "new" / "figs").is_dir()
+
+
+@pytest.mark.parametrize("how", ["file", "stdin"])
+def test_code_that_is_not_utf8_is_a_usage_error(env, tmp_path, how):
+    """One line naming the file (or stdin) and the first bad byte's offset, exit 2, before
+    any kernel starts."""
+    data = b"print(1)\n\xff\xfeprint(2)\n"
+    script = tmp_path / "b.py"
+    script.write_bytes(data)
+    t0 = time.monotonic()
+    p = subprocess.run(
+        [SCRIPT, "run", "pyimport/kernel", str(script) if how == "file" else "-"],
+        env=env,
+        input=data,
+        capture_output=True,
+        timeout=60,
+    )
+    assert p.returncode == 2, p.stderr
+    assert p.stdout == b""
+    source = str(script) if how == "file" else "stdin"
+    assert p.stderr.decode().startswith(
+        f"kernel-mgmt run: {source}: not UTF-8 text (byte 0xff at byte offset 9)"
+    )
+    assert p.stderr.count(b"\n") == 1, p.stderr
+    assert time.monotonic() - t0 < 5
 
 
 def test_notes_start_on_a_new_line(env):
@@ -511,3 +552,46 @@ def test_start_up_death_message_names_the_type_once():
     assert _startup_death("spec/die", KernelDied("the kernel died")) == (
         "spec/die: the kernel failed to start: the kernel died"
     )
+
+
+def test_exit_in_a_cell_ends_the_run(env):
+    """IPython's exit() (an ask_exit payload in the execute_reply) is a normal end: the next
+    cells do not run, exit 0, and the kernel is shut down as usual (the fixture checks)."""
+    code = "print('one')\n# %%\nexit()\n# %%\nprint('never')"
+    p = run(env, "--cells", "-c", code)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "one\n"
+    assert "kernel-mgmt run:" not in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_quit_signal_shuts_the_kernel_down(env, tmp_path, signum, status):
+    """SIGTERM (kill, timeout) or SIGHUP (terminal closed) to the CLI while a cell runs: the
+    kernel is shut down, its connection file removed, exit 128 + the signal number."""
+    code = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(30)\n# %%\nprint('never')"
+    proc = subprocess.Popen(
+        [SCRIPT, "run", "pyimport/kernel", "--cells", "-c", code],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # The runner leaves an inherited SIG_IGN alone (nohup); under nohup, undo it here.
+        preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL),
+    )
+    try:
+        assert select.select([proc.stdout], [], [], 30)[0], "the cell never printed"
+        kernel = psutil.Process(int(proc.stdout.readline()))
+        assert list((tmp_path / "runtime").glob("kernel-*.json")), "no connection file?"
+        t0 = time.monotonic()
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+        assert time.monotonic() - t0 < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    assert proc.returncode == status, err
+    assert out == ""
+    assert f"{signal.Signals(signum).name} received; shutting the kernel down" in err
+    assert not kernel.is_running() or kernel.status() == psutil.STATUS_ZOMBIE
+    assert not list((tmp_path / "runtime").glob("kernel-*.json"))

@@ -23,8 +23,8 @@ environment:
 exit status:
   0    success (list/providers: also when a provider failed; its problem is on stderr)
   2    usage error or bad config file
-  run  also: 1 error in the code or the kernel, 124 --timeout, 130 Ctrl-C
-       (see kernel-mgmt run --help)
+  run  also: 1 error in the code or the kernel, 124 --timeout, 130 Ctrl-C,
+       143 SIGTERM, 129 SIGHUP (see kernel-mgmt run --help)
 """
 
 

@@ -1061,8 +1061,16 @@ class KernelFinder:
         provider = self._providers.get(provider_id)
         if provider is None:
             known = next((p.info for p in self._all if p.id == provider_id), None)
-            if known is not None:
-                why = f"provider {provider_id!r} is {known.status}: {known.reason}"
+            if known is not None and known.status == "disabled":
+                why = f"provider {provider_id!r} is disabled: {known.reason}"
+            elif known is not None:
+                # Not in _providers and not disabled: it failed while loading. A reason
+                # from the import step already reads "failed to load <module>: ...".
+                reason = known.reason
+                if reason.startswith("failed to load "):
+                    why = f"provider {provider_id!r} {reason}"
+                else:
+                    why = f"provider {provider_id!r} failed to load: {reason}"
             else:
                 ids = ", ".join(sorted(self._providers)) or "none"
                 why = f"no provider {provider_id!r} (loaded providers: {ids})"

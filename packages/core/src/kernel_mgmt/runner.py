@@ -5,8 +5,10 @@ cells are skipped). Output streams live: stdout/stderr as the kernel writes them
 ``execute_result`` text, tracebacks. Rich outputs (PNG, SVG, HTML) are written to files in an
 output folder (default ``./kernel-mgmt-output/``, made on first use) and the path is printed in
 their place. ``input()`` in the kernel is answered from the terminal. Ctrl-C interrupts the
-kernel; a second Ctrl-C while the interrupt is pending quits. ``--json`` prints every message
-as one JSON line. Exit statuses: :data:`EXIT_CODES_HELP`.
+kernel; a second Ctrl-C while the interrupt is pending quits. SIGTERM and SIGHUP quit the same
+way (the kernel is shut down and its files removed). IPython's ``exit()`` in a cell ends the
+run there. ``--json`` prints every message as one JSON line. Exit statuses:
+:data:`EXIT_CODES_HELP`.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 124, 
 #: The exit statuses, as ``--help`` shows them.
 EXIT_CODES_HELP = """\
 exit status:
-  0    every cell ran without error
+  0    every cell ran without error (or a cell called exit())
   1    an error in the code, a dead kernel, a kernel that failed to start,
        or rich outputs that could not be written to the output folder
-  2    usage or config error: bad option, unknown kernel type, missing file or folder
+  2    usage or config error: bad option, unknown kernel type, missing or non-UTF-8
+       file, an --output-dir that cannot be made
   124  a cell ran longer than --timeout (it is interrupted first)
   130  interrupted by Ctrl-C (128 + SIGINT)
+  143  stopped by SIGTERM (128 + SIGTERM); 129 for SIGHUP
 """
 DEFAULT_OUTPUT_DIR = "kernel-mgmt-output"
 #: Seconds to wait for the interrupted cell's execute_reply and idle after --timeout, before
@@ -44,6 +48,11 @@ RICH_TYPES = {"image/png": "png", "image/svg+xml": "svg", "text/html": "html"}
 _CELL_MARK = re.compile(r"^# ?%%(.*)$", re.MULTILINE)
 #: Jupytext / VS Code percent format: ``# %% [markdown]`` (or ``[md]``) starts a markdown cell.
 _MARKDOWN_CELL = re.compile(r"\[(?:markdown|md)\]")
+#: Signals that stop a run in order (kernel shut down, files removed), as a second Ctrl-C does;
+#: 128 + the signal number is the exit status, as a shell reports a process killed by it.
+QUIT_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 #: ANSI colour sequences, as kernels put into tracebacks (CSI ... final byte).
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
@@ -108,8 +117,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output-dir",
         metavar="DIR",
-        help="where rich outputs (PNG, SVG, HTML) are written, made on first use "
-        f"(default: ./{DEFAULT_OUTPUT_DIR}/); a folder that cannot be written is an error",
+        help="where rich outputs (PNG, SVG, HTML) are written; made before the kernel "
+        "starts, and one that cannot be made or written is a usage error "
+        f"(default: ./{DEFAULT_OUTPUT_DIR}/, made on first use)",
     )
     parser.add_argument(
         "--timeout",
@@ -147,15 +157,43 @@ def split_cells(code: str) -> list[str]:
     return [c for c in cells if c.strip()]
 
 
+class CodeDecodeError(ValueError):
+    """The code file (or stdin) is not UTF-8 text."""
+
+    def __init__(self, source: str, err: UnicodeDecodeError) -> None:
+        self.source = source
+        hint = "" if source == "stdin" else "; save it as UTF-8 to run it"
+        super().__init__(
+            f"{source}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at byte offset "
+            f"{err.start}){hint}"
+        )
+
+
 def _read_code(args: argparse.Namespace) -> str | None:
+    """The code to run, or None if none was given.
+
+    Files and stdin are read as bytes and decoded as UTF-8 (what PEP 3120 makes Python source
+    and what kernels expect in execute_request), whatever the locale says.
+
+    :raises OSError: the file cannot be read.
+    :raises CodeDecodeError: it is not UTF-8 text.
+    """
     if args.code is not None:
         return args.code
     if args.file is None:
         return None
     if args.file == "-":
-        return sys.stdin.read()
-    with open(args.file, encoding="utf-8") as f:
-        return f.read()
+        source = "stdin"
+        stream = getattr(sys.stdin, "buffer", None)
+        data = stream.read() if stream is not None else sys.stdin.read().encode()
+    else:
+        source = args.file
+        with open(args.file, "rb") as f:
+            data = f.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CodeDecodeError(source, e) from None
 
 
 class _Screen:
@@ -379,23 +417,96 @@ async def _start(args: argparse.Namespace, finder: Any) -> tuple[Any, Any] | int
         return EXIT_ERROR
 
 
-async def _run(args: argparse.Namespace, code: str, finder: Any) -> int:
-    from kernel_mgmt.client_base import KernelDied
+def _asked_to_exit(reply: Any) -> bool:
+    """True if the cell called IPython's ``exit()``/``quit()``: its execute_reply carries an
+    ``ask_exit`` payload (``{"source": "ask_exit", "keepkernel": bool}``)."""
+    payload = reply.content.get("payload") or []
+    return any(isinstance(p, dict) and p.get("source") == "ask_exit" for p in payload)
 
+
+async def _run(args: argparse.Namespace, code: str, finder: Any) -> int:
+    """Start the kernel, run the code, shut the kernel down; the exit status."""
     cells = split_cells(code) if args.cells else [code]
     writer = OutputWriter(args.output_dir, args.json)
     loop = asyncio.get_running_loop()
-    started = await _start(args, finder)
-    if isinstance(started, int):
-        return started
-    km, kc = started
-
-    current: dict[str, asyncio.Task[Any] | None] = {"task": None}
-    state = {"interrupting": False, "quit": False, "ctrl_c": False}
+    # What a signal handler may cancel: kernel start-up, the running cell, the shutdown wait.
+    pending: dict[str, asyncio.Task[Any] | None] = {"start": None, "task": None, "shutdown": None}
+    state: dict[str, Any] = {"interrupting": False, "quit": False, "ctrl_c": False, "signal": 0}
     background: set[asyncio.Task[Any]] = set()
 
+    def on_quit_signal(signum: int) -> None:
+        # SIGTERM (kill, timeout, a service manager) or SIGHUP (the terminal closed): quit as
+        # a second Ctrl-C does, so the kernel is shut down and its connection file removed
+        # rather than left behind when the default action kills us. Another one while the
+        # kernel is shutting down stops waiting for it: it is killed and its files removed.
+        if not state["signal"]:
+            state["signal"] = signum
+            state["quit"] = True
+            _err(f"{signal.Signals(signum).name} received; shutting the kernel down")
+        for key in ("start", "task", "shutdown"):
+            task = pending[key]
+            if task is not None and not task.done():
+                task.cancel()
+
+    installed: list[tuple[int, Any]] = []
+    for sig in QUIT_SIGNALS:
+        previous = signal.getsignal(sig)
+        if previous == signal.SIG_IGN:  # nohup and the like: respect an ignored signal
+            continue
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, on_quit_signal, sig)
+            installed.append((sig, previous))
+    try:
+        start = pending["start"] = loop.create_task(_start(args, finder))
+        try:
+            await asyncio.wait({start})
+        except asyncio.CancelledError:  # Ctrl-C while starting: let the start clean up
+            start.cancel()
+            await asyncio.wait({start})
+            raise
+        if start.cancelled():
+            if not state["signal"]:
+                raise asyncio.CancelledError
+            # start_kernel_async kills a kernel that is cancelled before it is ready.
+            return 128 + state["signal"]
+        started = start.result()
+        if isinstance(started, int):
+            return started
+        km, kc = started
+        status = await _run_cells(args, cells, writer, km, kc, pending, state, background)
+    finally:
+        for sig, previous in installed:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, previous)
+    if state["signal"]:
+        status = 128 + state["signal"]
+    if writer.saved and not args.json:
+        folder = os.path.abspath(writer.output_dir)
+        _err(f"{len(writer.saved)} rich output(s) written to {folder}")
+    return status
+
+
+async def _run_cells(
+    args: argparse.Namespace,
+    cells: list[str],
+    writer: OutputWriter,
+    km: Any,
+    kc: Any,
+    pending: dict[str, asyncio.Task[Any] | None],
+    state: dict[str, Any],
+    background: set[asyncio.Task[Any]],
+) -> int:
+    """Run *cells* in the started kernel, then shut it down; the exit status."""
+    from kernel_mgmt.client_base import KernelDied
+
+    loop = asyncio.get_running_loop()
+
+    def quit_status() -> int:
+        return 128 + state["signal"] if state["signal"] else EXIT_INTERRUPTED
+
     def on_sigint() -> None:
-        task = current["task"]
+        task = pending["task"]
         if task is None or task.done():
             return
         state["ctrl_c"] = True
@@ -426,8 +537,11 @@ async def _run(args: argparse.Namespace, code: str, finder: Any) -> int:
     kc.add_handler(on_stdin, "stdin")
     try:
         for cell in cells:
+            if state["signal"]:
+                status = quit_status()
+                break
             state["interrupting"] = False
-            task = current["task"] = loop.create_task(
+            task = pending["task"] = loop.create_task(
                 kc.execute_interactive(cell, output_hook=writer, stop_on_error=True)
             )
             await asyncio.wait({task}, timeout=args.timeout)
@@ -444,12 +558,12 @@ async def _run(args: argparse.Namespace, code: str, finder: Any) -> int:
                     await asyncio.wait({task})
                 if not task.cancelled():
                     task.exception()  # retrieved: a reply or KernelDied no longer matters
-                status = EXIT_INTERRUPTED if state["quit"] else EXIT_TIMEOUT
+                status = quit_status() if state["quit"] else EXIT_TIMEOUT
                 break
             if task.cancelled():
                 if not state["quit"]:
                     raise asyncio.CancelledError
-                status = EXIT_INTERRUPTED
+                status = quit_status()
                 break
             try:
                 reply = task.result()
@@ -457,8 +571,8 @@ async def _run(args: argparse.Namespace, code: str, finder: Any) -> int:
                 _err(str(e))
                 status = EXIT_ERROR
                 break
-            if state["ctrl_c"]:  # the user stopped the run (the cell may have caught it)
-                status = EXIT_INTERRUPTED
+            if state["ctrl_c"] or state["signal"]:  # the user stopped the run
+                status = quit_status()  # (the cell may have caught the KeyboardInterrupt)
                 break
             if writer.failure is not None:
                 status = EXIT_ERROR
@@ -468,20 +582,26 @@ async def _run(args: argparse.Namespace, code: str, finder: Any) -> int:
                     _err("execution was aborted")
                 status = EXIT_ERROR
                 break
+            if _asked_to_exit(reply):  # exit() is a normal end of the run, like the last cell
+                break
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
+        shutdown = pending["shutdown"] = loop.create_task(
+            kc.shutdown_or_terminate(timeout=1.0 if state["quit"] else 5.0)
+        )
         try:
-            await kc.shutdown_or_terminate(timeout=1.0 if state["quit"] else 5.0)
+            await asyncio.wait({shutdown})
+            if not shutdown.cancelled():  # cancelled by a quit signal: kill it below
+                shutdown.result()
         finally:
+            if not shutdown.done():  # we were cancelled (Ctrl-C while shutting down)
+                shutdown.cancel()
             with contextlib.suppress(Exception):
                 await km.kill()
             with contextlib.suppress(Exception):
                 await km.cleanup()
             kc.close()
-    if writer.saved and not args.json:
-        folder = os.path.abspath(writer.output_dir)
-        _err(f"{len(writer.saved)} rich output(s) written to {folder}")
     return status
 
 
@@ -497,9 +617,11 @@ def run(args: argparse.Namespace) -> int:
         _err(f"--cwd {args.cwd}: {why}")
         return EXIT_USAGE
     if args.output_dir is not None and not args.json:
-        # Only a folder the user asked for is checked up front (a usage error, exit 2). The
-        # default one is made on first use: a run without rich outputs must work in a folder
-        # the user cannot write to; one with them then fails there (OutputDirError, exit 1).
+        # Only a folder the user asked for is checked up front (a usage error, exit 2), and
+        # made once the code is read: an access check alone passes folders that cannot be
+        # made (/proc/x as root). The default one is made on first use: a run without rich
+        # outputs must work in a folder the user cannot write to; one with them then fails
+        # there (OutputDirError, exit 1).
         why = check_output_dir(args.output_dir)
         if why is not None:
             _err(str(OutputDirError(args.output_dir, why)))
@@ -509,9 +631,19 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         _err(f"cannot read {args.file}: {e.strerror or e}")
         return EXIT_USAGE
+    except CodeDecodeError as e:
+        _err(str(e))
+        return EXIT_USAGE
     if code is None:
         _err("give the code to run: -c CODE, a FILE, or - for stdin")
         return EXIT_USAGE
+    if args.output_dir is not None and not args.json:
+        try:
+            os.makedirs(args.output_dir, exist_ok=True)
+        except OSError as e:
+            why = f"cannot create it: {e.strerror or e}"
+            _err(str(OutputDirError(args.output_dir, why)))
+            return EXIT_USAGE
     try:
         from kernel_mgmt.discovery import KernelFinder
 
