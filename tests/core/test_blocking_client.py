@@ -6,6 +6,7 @@ import asyncio
 import gc
 import json
 import os
+import pathlib
 import signal
 import sys
 import threading
@@ -14,8 +15,15 @@ import time
 import psutil
 import pytest
 
-from kernel_mgmt.client import BlockingKernelClient, ClientInThread, KernelDied, LoopThread
-from kernel_mgmt.connection import write_connection_file
+from kernel_mgmt.client import (
+    BlockingKernelClient,
+    ClientInThread,
+    ConnectionInfoError,
+    KernelClient,
+    KernelDied,
+    LoopThread,
+)
+from kernel_mgmt.connection import PORT_NAMES, ConnectionFileError, write_connection_file
 from kernel_mgmt.hl import start_kernel_blocking
 from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
 
@@ -447,3 +455,33 @@ def test_client_in_thread_message_mode_interrupt():
 
         thread.run(dispose(), 15)
         thread.stop()
+
+
+@pytest.mark.parametrize("as_path", [False, True], ids=["str", "pathlike"])
+def test_blocking_client_from_connection_file_path(launched, as_path):
+    """The path of a kernel's connection file is accepted wherever connection info is."""
+    _thread, _info, km = launched
+    path = pathlib.Path(km.connection_file) if as_path else km.connection_file
+    with BlockingKernelClient(path) as kc:
+        assert kc.connection_info["shell_port"] == _info["shell_port"]
+        assert kc.execute("1 + 1").content["status"] == "ok"
+    cit = ClientInThread(path)
+    assert cit.connection_info["key"] == _info["key"]
+
+
+def test_bad_connection_info_is_named(tmp_path):
+    missing = tmp_path / "kernel-gone.json"
+    with pytest.raises(ConnectionFileError, match=r"kernel-gone\.json does not exist"):
+        BlockingKernelClient(str(missing))
+    partial = tmp_path / "kernel-partial.json"
+    partial.write_text(json.dumps({"ip": "127.0.0.1", "shell_port": 1}))
+    with pytest.raises(ConnectionFileError, match=r"kernel-partial\.json lacks iopub_port"):
+        KernelClient(partial)
+    with pytest.raises(ConnectionInfoError) as e:
+        KernelClient({})
+    assert isinstance(e.value, ValueError)
+    assert "lacks ip, shell_port, iopub_port, stdin_port, control_port, hb_port" in str(e.value)
+    with pytest.raises(ConnectionInfoError, match="lacks hb_port:"):
+        BlockingKernelClient({"ip": "127.0.0.1", **{n: 1 for n in PORT_NAMES[:-1]}})
+    with pytest.raises(TypeError, match="not int"):
+        ClientInThread(5)

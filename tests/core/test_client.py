@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import select
+import shutil
 import signal
+import subprocess
 import sys
 import time
 
@@ -15,6 +19,7 @@ import zmq
 import zmq.asyncio
 
 from kernel_mgmt.client import AsyncKernelClient, IOLoopKernelClient, KernelClient, KernelDied
+from kernel_mgmt.client_base import _read_line_from_fd
 from kernel_mgmt.discovery import KernelFinder
 from kernel_mgmt.protocol import Session
 from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
@@ -623,3 +628,97 @@ def test_describe_exit_names_signals():
     assert describe_exit(0) == "exit code 0"
     assert describe_exit(-signal.SIGTERM) == "killed by SIGTERM (exit code -15)"
     assert describe_exit(-200) == "killed by signal 200 (exit code -200)"
+
+
+def _stray_kernels(runtime) -> list[psutil.Process]:
+    """Kernels started with this test's runtime dir (they run in their own session)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if any(str(runtime) in part for part in (p.info["cmdline"] or [])):
+                found.append(p)
+    return found
+
+
+def test_ctrl_c_at_a_prompt_on_piped_stdin_exits_cleanly(jupyter_dirs):
+    """The default stdin hook waits in a daemon thread; with stdin a pipe (kept open) a
+    Ctrl-C must not leave it holding sys.stdin's lock at exit, which aborted the
+    interpreter ("Fatal Python error: _enter_buffered_busy", exit 134)."""
+    script = shutil.which("kernel-mgmt", path=os.path.dirname(sys.executable)) or "kernel-mgmt"
+    proc = subprocess.Popen(
+        [script, "run", "pyimport/kernel", "-c", "x = input('name? ')"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "KERNEL_MGMT_PROVIDERS": "pyimport", "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"name? " not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0 and select.select([proc.stdout], [], [], left)[0], seen
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            assert chunk, f"the run ended before prompting: {seen!r}"
+            seen += chunk
+        time.sleep(0.2)  # the hook's thread is now blocked reading stdin
+        proc.send_signal(signal.SIGINT)
+        # Keep stdin open until the process has exited (communicate() would close it
+        # first, and the EOF would free the waiting thread); its output fits a pipe.
+        proc.wait(timeout=30)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            stream.close()
+    text = err.decode("utf-8", "replace")
+    assert "Fatal Python error" not in text, text
+    assert proc.returncode == 130, text
+    assert "KeyboardInterrupt" in text, "the kernel itself was interrupted"
+    deadline = time.monotonic() + 10
+    while _stray_kernels(jupyter_dirs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _stray_kernels(jupyter_dirs)
+
+
+def test_piped_answers_go_to_successive_prompts(jupyter_dirs):
+    """Answers read from a pipe: one line per prompt, EOF a clear EOFError in the kernel."""
+    script = shutil.which("kernel-mgmt", path=os.path.dirname(sys.executable)) or "kernel-mgmt"
+    code = "a = input('1? ')\nb = input('2? ')\nprint(repr(a), repr(b))\ninput('3? ')"
+    p = subprocess.run(
+        [script, "run", "pyimport/kernel", "-c", code],
+        input=b"Ada Lovelace\nBob\n",
+        capture_output=True,
+        env={**os.environ, "KERNEL_MGMT_PROVIDERS": "pyimport"},
+        timeout=60,
+    )
+    out, err = p.stdout.decode(), p.stderr.decode()
+    assert "1? 2? 'Ada Lovelace' 'Bob'\n3? " in out, (out, err)
+    assert p.returncode == 1 and "EOFError" in err, (p.returncode, err)
+
+
+def test_read_line_from_fd_stops_at_the_newline():
+    """Nothing past the answer's newline is consumed; a last unterminated line counts."""
+    r, w = os.pipe()
+    try:
+        os.write(w, "héllo\r\nnext\nlast".encode())
+        os.close(w)
+        assert _read_line_from_fd(r, "utf-8", "strict") == "héllo"
+        assert _read_line_from_fd(r, "utf-8", "strict") == "next"
+        assert _read_line_from_fd(r, "utf-8", "strict") == "last"
+        with pytest.raises(EOFError):
+            _read_line_from_fd(r, "utf-8", "strict")
+    finally:
+        os.close(r)
+
+
+async def test_shutdown_request_marks_the_owned_kernel_as_shut_down(client):
+    """Before the kernel exits, its manager knows the exit is wanted (a restarter reads it)."""
+    km = client.manager
+    assert km.shutdown_requested is False
+    fut = client.shutdown()
+    assert km.shutdown_requested is True
+    assert (await asyncio.wait_for(fut, 30)).content["restart"] is False
+    assert await km.wait(30) is False and km.returncode == 0

@@ -95,7 +95,9 @@ async def test_signal_and_terminate_reach_the_group(
     reaper.append(km)
     await km.signal(signal.SIGINT)
     await until(lambda: all((tmp_path / f"{name}.SIGINT").exists() for name in names))
+    assert km.shutdown_requested is False, "a signal is not a request to go"
     await km.terminate()
+    assert km.shutdown_requested is True, "a restarter must not relaunch it"
     assert await km.wait(TIMEOUT) is False
     assert km.returncode == 0
     await until(lambda: all((tmp_path / f"{name}.SIGTERM").exists() for name in names))
@@ -106,7 +108,9 @@ async def test_kill_takes_down_children_and_is_quiet_twice(
 ) -> None:
     _info, km, _names = await start_group(tmp_path, 2)
     reaper.append(km)
+    assert km.shutdown_requested is False and KernelManagerABC.shutdown_requested is False
     await km.kill()
+    assert km.shutdown_requested is True, "a restarter must not relaunch it"
     assert km.returncode == -signal.SIGKILL
     assert not await km.is_alive()
     await km.kill()  # already dead: no ProcessLookupError

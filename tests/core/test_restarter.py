@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 
 import psutil
@@ -57,6 +58,12 @@ class Recorder:
         await asyncio.wait_for(until(), timeout)
 
 
+def sigkill(km) -> None:
+    """Kill the kernel from outside (a crash, the OOM killer): not through its manager,
+    whose kill() marks the exit as wanted."""
+    os.kill(km.pid, signal.SIGKILL)
+
+
 async def _dispose(*managers) -> None:
     for km in managers:
         await km.kill()
@@ -74,7 +81,7 @@ async def test_restarter_brings_back_killed_kernel():
         kc = KernelClient(info, manager=km)
         await kc.wait_for_ready(timeout=30)
         kc.close()
-        await km.kill()
+        sigkill(km)
         await rec.wait_for("restarted")
         assert rec.names == ["died", "restarted"]
         died, restarted = rec.events[0][1], rec.events[1][1]
@@ -188,7 +195,8 @@ async def test_concurrent_polls_restart_a_dead_kernel_once():
     rec = Recorder(restarter)
     restarter.add_callback(lambda data: managers.append(data["manager"]), "restarted")
     try:
-        await km.kill()
+        sigkill(km)
+        await km.wait(30)
         await asyncio.wait_for(asyncio.gather(restarter.poll(), restarter.poll()), 30)
         assert rec.names == ["died", "restarted"]
         assert len(managers) == 2
@@ -266,12 +274,15 @@ async def test_restart_keeps_cwd_and_launch_params(jupyter_dirs, tmp_path, throu
     restarter.add_callback(lambda data: managers.append(data["manager"]), "restarted")
     restarter.start()
     try:
-        await km.kill()
+        sigkill(km)
         await rec.wait_for("restarted")
         new = psutil.Process(managers[1].pid)
         assert new.cwd() == str(workdir)
         flavour = kwargs["launch_params"]["flavour"]
-        assert any(part.endswith(flavour) for part in new.cmdline()[-1:]), new.cmdline()
+        cmdline = new.cmdline()
+        # An empty cmdline means the relaunched kernel already exited: say why.
+        why = (new.status(), managers[1].returncode, managers[1].stderr_tail(), rec.names)
+        assert any(part.endswith(flavour) for part in cmdline[-1:]), (cmdline, why)
     finally:
         restarter.stop()
         await _dispose(*managers)
@@ -290,7 +301,7 @@ async def test_relaunch_errors_end_in_failed(jupyter_dirs):
     restarter.start()
     try:
         shutil.rmtree(jupyter_dirs / "kernels" / "sleeper")
-        await km.kill()
+        sigkill(km)
         await rec.wait_for("failed")
         assert rec.names == ["died", "failed"]
         failed = rec.events[-1][1]
@@ -300,3 +311,92 @@ async def test_relaunch_errors_end_in_failed(jupyter_dirs):
     finally:
         restarter.stop()
         await _dispose(km)
+
+
+async def _no_kernels_after(runtime, seconds: float) -> None:
+    """Wait *seconds* (longer than several polls); no kernel may run nor file remain."""
+    await asyncio.sleep(seconds)
+    left = list(runtime.glob("kernel-*.json")) if runtime.exists() else []
+    assert not left, f"connection files left behind: {left}"
+    alive = [p for p in psutil.Process().children(recursive=True) if p.status() != "zombie"]
+    assert not alive, f"a kernel was relaunched: {alive}"
+
+
+async def test_shutdown_or_terminate_is_not_a_death(tmp_path):
+    """A kernel shut down by its owning client is gone for good: no 'died', no
+    relaunch of a kernel nobody owns, no connection file left, the restarter stops."""
+    kf = KernelFinder.from_entrypoints()
+    info, km = await kf.launch("pyimport/kernel")
+    restarter = AsyncKernelRestarter(km, "pyimport/kernel", kf, time_to_dead=0.2)
+    rec = Recorder(restarter)
+    restarter.start()
+    try:
+        kc = KernelClient(info, manager=km)
+        await kc.wait_for_ready(timeout=30)
+        await kc.shutdown_or_terminate()
+        kc.close()
+        await km.cleanup()
+        assert km.shutdown_requested is True
+        assert km.returncode == 0, "the kernel obeyed the shutdown_request"
+        await _no_kernels_after(tmp_path / "runtime", 1.5)
+        assert rec.names == []
+        assert not restarter.running
+    finally:
+        restarter.stop()
+        await _dispose(km, *[data["manager"] for e, data in rec.events if e == "restarted"])
+
+
+async def test_kill_through_the_manager_is_not_a_death(tmp_path):
+    kf = KernelFinder.from_entrypoints()
+    _, km = await kf.launch("pyimport/kernel")
+    restarter = AsyncKernelRestarter(km, "pyimport/kernel", kf, time_to_dead=0.2)
+    rec = Recorder(restarter)
+    restarter.start()
+    try:
+        await km.kill()
+        await km.cleanup()
+        await _no_kernels_after(tmp_path / "runtime", 1.5)
+        assert rec.names == [] and not restarter.running
+    finally:
+        restarter.stop()
+        await _dispose(km, *[data["manager"] for e, data in rec.events if e == "restarted"])
+
+
+async def test_shutdown_with_restart_is_relaunched():
+    """shutdown_request with restart=True: the kernel exits and is brought back."""
+    kf = KernelFinder.from_entrypoints()
+    info, km = await kf.launch("pyimport/kernel")
+    restarter = AsyncKernelRestarter(km, "pyimport/kernel", kf, time_to_dead=0.2)
+    rec = Recorder(restarter)
+    restarter.start()
+    try:
+        kc = KernelClient(info, manager=km)
+        await kc.wait_for_ready(timeout=30)
+        await asyncio.wait_for(kc.shutdown(restart=True), 30)
+        kc.close()
+        assert km.shutdown_requested is False
+        await rec.wait_for("restarted")
+        assert rec.names == ["died", "restarted"]
+    finally:
+        restarter.stop()
+        await _dispose(km, *[data["manager"] for e, data in rec.events if e == "restarted"])
+
+
+async def test_manager_without_shutdown_requested_still_restarts():
+    """Third-party managers need not have the attribute: their deaths are deaths."""
+
+    class DeadManager:
+        __slots__ = ()
+        kernel_id = "k1"
+
+        async def is_alive(self):
+            return False
+
+        async def cleanup(self):
+            pass
+
+    restarter = AsyncKernelRestarter(DeadManager(), "pyimport/kernel", KernelFinder([]))
+    restarter.restart_limit = 1
+    rec = Recorder(restarter)
+    await asyncio.wait_for(restarter.poll(), 30)
+    assert rec.names == ["died", "failed"], "treated as a death; relaunch attempted"

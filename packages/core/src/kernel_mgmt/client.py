@@ -16,6 +16,7 @@ import concurrent.futures
 import contextlib
 import functools
 import logging
+import os
 import threading
 import time
 import weakref
@@ -24,9 +25,11 @@ from typing import Any, TypeVar
 
 from kernel_mgmt.client_base import (
     HANDLER_CHANNELS,
+    ConnectionInfoError,
     KernelClient,
     KernelDied,
     ReplyFuture,
+    connection_info_from,
     default_output_hook,
     run_in_daemon_thread,
 )
@@ -37,6 +40,7 @@ __all__ = [
     "AsyncKernelClient",
     "BlockingKernelClient",
     "ClientInThread",
+    "ConnectionInfoError",
     "IOLoopKernelClient",
     "KernelClient",
     "KernelDied",
@@ -304,12 +308,14 @@ class BlockingKernelClient:
 
     def __init__(
         self,
-        connection_info: Mapping[str, Any],
+        connection_info: Mapping[str, Any] | str | os.PathLike[str],
         manager: Any = None,
         use_heartbeat: bool = True,
         *,
         _loop_thread: LoopThread | None = None,
     ) -> None:
+        # Checked here, before a loop thread exists: a bad path or dict fails at once.
+        connection_info = connection_info_from(connection_info)
         self._thread = _loop_thread or LoopThread()
 
         async def make() -> KernelClient:
@@ -487,10 +493,13 @@ class ClientInThread(threading.Thread):
     allow_stdin = True
 
     def __init__(
-        self, connection_info: Mapping[str, Any], manager: Any = None, loop: Any = None
+        self,
+        connection_info: Mapping[str, Any] | str | os.PathLike[str],
+        manager: Any = None,
+        loop: Any = None,
     ) -> None:
         super().__init__(name="kernel-mgmt-client-thread", daemon=True)
-        self.connection_info = dict(connection_info)
+        self.connection_info = connection_info_from(connection_info)
         self.manager = manager
         self.started = threading.Event()
         self.kernel_responding = threading.Event()

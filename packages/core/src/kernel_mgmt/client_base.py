@@ -16,20 +16,24 @@ signature checks are logged and dropped.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import getpass
 import inspect
+import io
 import logging
+import os
 import signal
 import sys
 import threading
+import types
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
 import zmq
 import zmq.asyncio
 
-from kernel_mgmt.connection import channel_url
+from kernel_mgmt.connection import PORT_NAMES, channel_url, read_connection_file
 from kernel_mgmt.protocol import Message, ProtocolError, Session
 
 log = logging.getLogger("kernel_mgmt.client")
@@ -131,6 +135,39 @@ def kernel_label(manager: Any) -> str:
     if kernel_id:
         return f"the kernel (id {kernel_id})"
     return "the kernel"
+
+
+class ConnectionInfoError(ValueError):
+    """Connection info given to a client lacks what it needs to reach the kernel."""
+
+
+#: Keys a client needs to reach all five channels (messaging spec, "Connection files").
+REQUIRED_CONNECTION_KEYS = ("ip", *PORT_NAMES)
+
+
+def connection_info_from(
+    connection_info: Mapping[str, Any] | str | os.PathLike[str],
+) -> dict[str, Any]:
+    """A copy of *connection_info*, or the contents of a connection file given by its path.
+
+    Raises :class:`~kernel_mgmt.connection.ConnectionFileError` for a file that cannot be
+    read and :class:`ConnectionInfoError` (both ValueErrors) for a mapping missing keys.
+    """
+    if isinstance(connection_info, (str, os.PathLike)):
+        return read_connection_file(os.fsdecode(connection_info))
+    if not isinstance(connection_info, Mapping):
+        raise TypeError(
+            "connection_info must be a mapping (the kernel's connection info) or the path "
+            f"of a connection file, not {type(connection_info).__name__}"
+        )
+    info = dict(connection_info)
+    missing = [k for k in REQUIRED_CONNECTION_KEYS if k not in info]
+    if missing:
+        raise ConnectionInfoError(
+            f"connection info lacks {', '.join(missing)}: give the kernel's whole connection "
+            "info (as returned by the launch) or the path of its connection file"
+        )
+    return info
 
 
 class ReplyFuture(asyncio.Future):  # type: ignore[type-arg]
@@ -257,10 +294,74 @@ def output_hook_for_environment() -> Callable[[Message], None]:
     return hook
 
 
-def _prompt_user(prompt: str, password: bool) -> str:
-    """Ask on the terminal; EOF becomes the EOF character, as jupyter_client does."""
+def _stdin_fd_if_not_terminal() -> int | None:
+    """The fd of ``sys.stdin`` when ``input()`` would read it through its buffered object.
+
+    ``input()`` reads with line editing (``PyOS_Readline``, no Python-level lock) only when
+    stdin and stdout are both the process's terminal; otherwise it calls
+    ``sys.stdin.readline()``, which holds the BufferedReader's lock while it blocks. Our
+    prompts run in a daemon thread, and a thread still holding that lock at interpreter exit
+    aborts it ("Fatal Python error: _enter_buffered_busy"). None: ``input()`` is safe (a
+    terminal, or a replaced ``input``/``sys.stdin`` such as an IPython kernel's or a test's).
+    """
+    if not isinstance(builtins.input, types.BuiltinFunctionType):
+        return None  # replaced (an IPython kernel forwards it to its frontend): use it
+    stdin, stdout = sys.stdin, sys.stdout
     try:
-        return getpass.getpass(prompt) if password else input(prompt)
+        fd = stdin.fileno()
+        if not isinstance(stdin, io.TextIOWrapper):
+            return None  # not a real file (io.StringIO in tests, a GUI's replacement)
+        on_terminal = fd == 0 and os.isatty(0) and stdout is not None and stdout.fileno() == 1
+        if on_terminal and os.isatty(1):
+            return None  # PyOS_Readline: the terminal path, no buffered lock
+    except (AttributeError, ValueError, OSError):
+        return None
+    return fd
+
+
+def _read_line_from_fd(fd: int, encoding: str, errors: str) -> str:
+    """Read one line from *fd* without ``sys.stdin``'s lock; EOFError at end of input.
+
+    One byte at a time, so nothing past the newline is consumed: the next prompt (or a
+    later reader of stdin) gets the following lines. Like ``input()``, the newline is
+    stripped and a last line without one is returned as it is.
+    """
+    data = bytearray()
+    while True:
+        try:
+            b = os.read(fd, 1)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries; belt and braces
+            continue
+        if not b:
+            if not data:
+                raise EOFError
+            break
+        if b == b"\n":
+            break
+        data += b
+    text = data.decode(encoding, errors)
+    return text[:-1] if text.endswith("\r") else text
+
+
+def _prompt_user(prompt: str, password: bool) -> str:
+    """Ask the user (in a daemon thread); EOF becomes the EOF character, as jupyter_client does.
+
+    On a terminal: ``input()`` (line editing) or ``getpass()``. Otherwise (stdin a pipe or a
+    file) the prompt goes to stdout and the answer is read from stdin's fd directly, so a
+    prompt still waiting at exit (Ctrl-C, a dead kernel) cannot abort the interpreter.
+    """
+    try:
+        fd = _stdin_fd_if_not_terminal()
+        if fd is None:
+            return getpass.getpass(prompt) if password else input(prompt)
+        if password and os.isatty(fd):
+            # getpass reads /dev/tty through its own unbuffered file, never sys.stdin's.
+            return getpass.getpass(prompt)
+        sys.stdout.write(prompt)
+        sys.stdout.flush()
+        return _read_line_from_fd(
+            fd, sys.stdin.encoding or "utf-8", getattr(sys.stdin, "errors", None) or "strict"
+        )
     except EOFError:
         return "\x04"
 
@@ -268,7 +369,8 @@ def _prompt_user(prompt: str, password: bool) -> str:
 class KernelClient:
     """Talks to one kernel over ZeroMQ from an asyncio event loop.
 
-    :param connection_info: the kernel's connection info (ports, ip, transport, key, ...).
+    :param connection_info: the kernel's connection info (ports, ip, transport, key, ...),
+        or the path of its connection file.
     :param manager: the kernel's manager when this client owns the kernel: used to watch
         the process, interrupt by signal and terminate.
     :param use_heartbeat: for kernels without a manager, ping the heartbeat channel to
@@ -287,11 +389,11 @@ class KernelClient:
 
     def __init__(
         self,
-        connection_info: Mapping[str, Any],
+        connection_info: Mapping[str, Any] | str | os.PathLike[str],
         manager: Any = None,
         use_heartbeat: bool = True,
     ) -> None:
-        self.connection_info = dict(connection_info)
+        self.connection_info = connection_info_from(connection_info)
         self.manager = manager
         self.use_heartbeat = use_heartbeat
         self.session = Session(
@@ -863,7 +965,15 @@ class KernelClient:
     def shutdown(
         self, restart: bool = False, _header: Mapping[str, Any] | None = None
     ) -> ReplyFuture:
-        """Ask the kernel to shut down (on the control channel, messaging spec 5.x)."""
+        """Ask the kernel to shut down (on the control channel, messaging spec 5.x).
+
+        Without *restart* the exit is wanted: the owned kernel's manager gets
+        ``shutdown_requested`` set (before sending), so a restarter does not relaunch it.
+        With *restart* the kernel also exits and a restarter brings it back.
+        """
+        if not restart and self.manager is not None:
+            with contextlib.suppress(AttributeError):  # a manager with __slots__ / read-only
+                self.manager.shutdown_requested = True
         return self._send("control", "shutdown_request", {"restart": restart}, _header)
 
     async def interrupt(
@@ -950,8 +1060,9 @@ class KernelClient:
         notebook, rich results are displayed in it).
         *stdin_hook(msg)* answers input_request messages: it may return the answer (a str,
         or an awaitable giving one) or call :meth:`input` itself; default: ``input()`` /
-        ``getpass()`` on the terminal. Returns the execute_reply after the request's IOPub
-        idle (waited for up to *idle_timeout*); TimeoutError after *timeout* seconds.
+        ``getpass()`` on a terminal, else a line read from stdin (at EOF the answer is
+        ``"\\x04"``). Returns the execute_reply after the request's IOPub idle (waited for
+        up to *idle_timeout*); TimeoutError after *timeout* seconds.
         """
         loop = self._check_usable()
         if output_hook is None:

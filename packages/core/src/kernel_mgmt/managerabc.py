@@ -19,6 +19,12 @@ class KernelManagerABC(abc.ABC):
     #: ``"signal"`` (interrupt via :meth:`interrupt`) or ``"message"`` (the client sends
     #: ``interrupt_request`` on the control channel, protocol 5.3 "Kernel interrupt").
     interrupt_mode: str = "signal"
+    #: True once the kernel was asked to go on purpose (a ``shutdown_request`` without
+    #: ``restart``, :meth:`kill`, a terminate): its exit is then not a death, and a
+    #: restarter watching it stops instead of relaunching it. Managers should set it in
+    #: :meth:`kill` (clients set it when they send the shutdown_request); restarters read
+    #: it with ``getattr(manager, "shutdown_requested", False)`` for managers without it.
+    shutdown_requested: bool = False
 
     @abc.abstractmethod
     async def is_alive(self) -> bool:
@@ -48,6 +54,7 @@ class KernelManagerABC(abc.ABC):
     async def kill(self) -> None:
         """Forcibly terminate the kernel; quiet if it has already exited.
 
+        Sets :attr:`shutdown_requested` first: a kill is not a death to recover from.
         Working kernels should be shut down with ``shutdown_request`` from a client
         first; this is for kernels that will not go.
         """

@@ -10,6 +10,10 @@ can reconnect::
     restarter.add_callback(on_restart, "restarted")   # on_restart({"connection_info": ...})
     restarter.start()
 
+A kernel shut down on purpose is not a death: once its manager's ``shutdown_requested`` is
+set (by ``kill()``, ``terminate()``, or a client's ``shutdown_request`` without ``restart``)
+and the kernel has exited, the restarter stops without firing any event.
+
 Events: ``died`` (the kernel exited), ``restarted`` (a new kernel was launched — not yet
 known to be usable), ``failed`` (``restart_limit`` restarts in a row died quickly or could
 not launch; the restarter stops).
@@ -194,7 +198,11 @@ class KernelRestarterBase:
         return False
 
     async def poll(self) -> None:
-        """Check the kernel once; on a death fire 'died' and restart it."""
+        """Check the kernel once; on a death fire 'died' and restart it.
+
+        A kernel that exited after its shutdown was requested (the manager's
+        ``shutdown_requested``) did not die: the restarter stops instead.
+        """
         if self.debug:
             log.debug("restarter: polling %s", self.kernel_type)
         if self._in_restart:
@@ -206,6 +214,12 @@ class KernelRestarterBase:
                 and time.monotonic() - self._restarted_at >= self.stable_time
             ):
                 self._restart_count = 0  # lived long enough: the restart worked
+            return
+        if getattr(mgr, "shutdown_requested", False):
+            # Shut down on purpose (as jupyter_client, where shutting a kernel down stops
+            # its restarter): relaunching would start a kernel nobody owns.
+            log.debug("restarter: %s was shut down; stopping", self.kernel_type)
+            self.stop()
             return
         # Claim this death before anything can yield (async 'died' callbacks): a second
         # poll meanwhile (the application's, or the watch's) must not restart it again.

@@ -261,6 +261,9 @@ class KernelManager(KernelManagerABC):
         self.kernel_type: str | None = None
         self.cwd: str | None = None
         self.launch_params: dict[str, Any] | None = None
+        #: Set by kill()/terminate() and by a client's shutdown_request: the coming exit
+        #: is wanted, so a restarter does not relaunch the kernel (see KernelManagerABC).
+        self.shutdown_requested = False
         # start_new_session makes the kernel a session and group leader: pgid == pid.
         # Remember it now; after the kernel is reaped getpgid() would fail.
         try:
@@ -388,14 +391,17 @@ class KernelManager(KernelManagerABC):
 
     async def terminate(self) -> None:
         """Ask the kernel to exit: SIGTERM to its process group. Quiet if already gone."""
+        self.shutdown_requested = True
         self._signal_group(_signal.SIGTERM)
 
     async def kill(self, timeout: float = 5.0) -> None:
         """SIGKILL the kernel's process group and wait (up to *timeout*) until it is reaped.
 
         Calling it on a kernel that has already exited is a no-op (apart from killing
-        children the kernel left behind in its group).
+        children the kernel left behind in its group). Sets ``shutdown_requested``, so a
+        restarter watching this kernel stops rather than relaunching it.
         """
+        self.shutdown_requested = True
         self._signal_group(getattr(_signal, "SIGKILL", _signal.SIGTERM))
         await self.wait(timeout)
 
