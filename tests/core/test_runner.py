@@ -305,13 +305,7 @@ def test_notes_start_on_a_new_line(env):
 
 
 def test_unknown_kernel_type(env):
-    p = subprocess.run(
-        [SCRIPT, "run", "nope/kernel", "-c", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    p = run(env, "-c", "1", kernel="nope/kernel")
     assert p.returncode == 2
     assert "nope" in p.stderr
     assert "hint: KERNEL_MGMT_PROVIDERS='pyimport,spec' limits which providers load" in p.stderr
@@ -322,13 +316,7 @@ def test_unknown_kernel_type(env):
 
 def test_unknown_type_names_providers_not_installed(env):
     env = {**env, "KERNEL_MGMT_PROVIDERS": "spec,nosuch"}
-    p = subprocess.run(
-        [SCRIPT, "run", "nosuch/kernel", "-c", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    p = run(env, "-c", "1", kernel="nosuch/kernel")
     assert p.returncode == 2
     assert "KERNEL_MGMT_PROVIDERS='spec,nosuch' names provider(s) not installed: nosuch" in (
         p.stderr
@@ -362,13 +350,7 @@ def test_provider_launch_error_names_provider_and_exception(env, tmp_path):
         "    return my_launch_method(name)\n"
     )
     env = {**env, "PYTHONPATH": str(site), "KERNEL_MGMT_PROVIDERS": "oblong"}
-    p = subprocess.run(
-        [SCRIPT, "run", "oblong/standard", "-c", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    p = run(env, "-c", "1", kernel="oblong/standard")
     assert p.returncode == 1
     assert p.stderr == (
         "kernel-mgmt run: cannot start oblong/standard: provider 'oblong' raised NameError: "
@@ -510,9 +492,7 @@ def test_kernel_that_cannot_launch_gives_a_message_not_a_traceback(env, tmp_path
     (spec / "kernel.json").write_text(
         json.dumps({"argv": argv, "display_name": "Bad", "language": "python"})
     )
-    p = subprocess.run(
-        [SCRIPT, "run", "spec/bad", "-c", "1"], env=env, capture_output=True, text=True, timeout=60
-    )
+    p = run(env, "-c", "1", kernel="spec/bad")
     assert p.returncode == 1
     assert "Traceback" not in p.stderr, p.stderr
     assert p.stderr.startswith("kernel-mgmt run: ") and "no-such-python" in p.stderr
