@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import pluggy
 
@@ -374,6 +374,18 @@ class ProviderTimeout(TimeoutError):
     """A provider's hook call did not return within the timeout."""
 
 
+class _Claim(NamedTuple):
+    """One package's claim on a provider id (an entry point, possibly under both groups)."""
+
+    distribution: str | None
+    version: str | None
+    value: str | None
+    new_group: bool  # under ``kernel_mgmt`` (else only under the old group)
+
+    def label(self) -> str:
+        return f"{_dist_label(self.distribution, self.version)} ({self.value})"
+
+
 class _Job:
     """Run ``fn`` in a daemon thread so that a hung provider cannot hang the caller."""
 
@@ -681,13 +693,14 @@ class KernelFinder:
         # provider under both groups is one claimant (of the new group). Claimants of the new
         # group shadow those of only the old one (e.g. the old jupyter_kernel_mgmt package's
         # spec and pyimport); two different claimants of the same rank are an error for both.
-        claimants: dict[str, list[tuple[str | None, str | None, str | None, bool]]] = {}
+        claimants: dict[str, list[_Claim]] = {}
         for ep in ordered:  # new-group entry points first
             dname, dversion = dist_of(ep)
             value = getattr(ep, "value", None)
             same = claimants.setdefault(ep.name, [])
-            if not any(c[0] == dname and c[2] == value for c in same):
-                same.append((dname, dversion, value, getattr(ep, "group", "") == ENTRY_POINT_GROUP))
+            if not any(c.distribution == dname and c.value == value for c in same):
+                new_group = getattr(ep, "group", "") == ENTRY_POINT_GROUP
+                same.append(_Claim(dname, dversion, value, new_group))
         clashed: set[tuple[str, str | None, str | None]] = set()
         owners: dict[str, tuple[Any, ProviderInfo]] = {}
         disabled_seen: set[tuple[str, str | None, str | None]] = set()
@@ -721,11 +734,11 @@ class KernelFinder:
             if owner is not None and (owner[1].distribution, owner[1].value) == (dname, info.value):
                 continue  # the same provider under both groups: one provider, not a clash
             rivals = claimants[ep.name]
-            newer = [c for c in rivals if c[3]]
-            mine = next(c for c in rivals if c[0] == dname and c[2] == info.value)
-            if newer and not mine[3]:
+            newer = [c for c in rivals if c.new_group]
+            mine = next(c for c in rivals if (c.distribution, c.value) == (dname, info.value))
+            if newer and not mine.new_group:
                 clashed.add((ep.name, dname, info.value))
-                by = " and ".join(f"{_dist_label(d, v)} ({val})" for d, v, val, _ in newer)
+                by = " and ".join(c.label() for c in newer)
                 info.status = "disabled"
                 info.reason = (
                     f"shadowed by {by} under the {ENTRY_POINT_GROUP!r} entry-point group "
@@ -739,7 +752,7 @@ class KernelFinder:
                 # None wins: which one would is an accident of install order, and a
                 # package must not silently replace another's kernels.
                 clashed.add((ep.name, dname, info.value))
-                names = " and by ".join(f"{_dist_label(d, v)} ({val})" for d, v, val, _ in clash)
+                names = " and by ".join(c.label() for c in clash)
                 which = "neither is" if len(clash) == 2 else "none of them is"
                 self._fail(
                     info,
