@@ -365,8 +365,8 @@ def test_parent_watch_notices_a_dead_launcher(monkeypatch, pidfd):
     """The watch on JPY_PARENT_PID, with Linux pidfds and with the polling used elsewhere."""
     import select
 
-    from wrapper_kernel import server
-    from wrapper_kernel.server import _ParentWatch
+    from wrapper_kernel import parentwatch as server
+    from wrapper_kernel.parentwatch import _ParentWatch
 
     if not pidfd:
 
@@ -413,7 +413,7 @@ def test_parent_watch_notices_a_dead_launcher(monkeypatch, pidfd):
 
 def test_parent_watch_ignores_a_live_process_that_is_no_ancestor():
     """A JPY_PARENT_PID naming a live process that did not launch us (a reused pid): unwatched."""
-    from wrapper_kernel.server import _ParentWatch
+    from wrapper_kernel.parentwatch import _ParentWatch
 
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -438,7 +438,7 @@ def test_parent_watch_ignores_a_live_process_that_is_no_ancestor():
 
 def test_ancestors_reads_the_proc_ppid_chain():
     """Up to init, as psutil sees it; a parent whose name holds ') (' and spaces is parsed."""
-    from wrapper_kernel.server import _ancestors
+    from wrapper_kernel.parentwatch import _ancestors
 
     if _ancestors(os.getppid()) is None:
         pytest.skip("no /proc here: only JPY_PARENT_PID == our parent is trusted")
@@ -446,7 +446,7 @@ def test_ancestors_reads_the_proc_ppid_chain():
     code = (
         "import subprocess, sys\n"
         "with open('/proc/self/comm', 'w') as f:\n    f.write('odd) (name 1 2')\n"
-        "grandchild = 'import os; from wrapper_kernel.server import _ancestors; "
+        "grandchild = 'import os; from wrapper_kernel.parentwatch import _ancestors; "
         "print(_ancestors(os.getppid()))'\n"
         "subprocess.run([sys.executable, '-c', grandchild], timeout=30)\n"
     )

@@ -3,6 +3,10 @@
 ``KernelApp.launch_instance(kernel_class=MyKernel)`` is the seed's start-up line
 (``IPKernelApp`` is the same class, so seed code only changes its import). The command line
 is parsed by hand: ``argparse`` would cost start-up time on every kernel launch.
+
+Start-up is the top layer of the package: it creates the socket loop
+(:mod:`wrapper_kernel.server`) and the author's kernel (:mod:`wrapper_kernel.kernelbase`),
+which know each other only through :mod:`wrapper_kernel.interface`, and connects them.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import os
 import sys
 from typing import Any
 
-from .kernelbase import Kernel, _warn
+from .kernelbase import Kernel, set_launcher
+from .stderr import warn as _warn
 
 __all__ = ["IPKernelApp", "KernelApp", "UsageError"]
 
@@ -142,3 +147,6 @@ class KernelApp:
 
 #: The seed imports ``IPKernelApp`` (from ipykernel); the same class under that name.
 IPKernelApp = KernelApp
+
+# Kernel.launch_instance runs this (the layer below never imports this module).
+set_launcher(KernelApp.launch_instance)
