@@ -19,7 +19,7 @@ import zmq
 import zmq.asyncio
 
 from kernel_mgmt.client import AsyncKernelClient, IOLoopKernelClient, KernelClient, KernelDied
-from kernel_mgmt.client_base import _read_line_from_fd
+from kernel_mgmt.client_interactive import _read_line_from_fd
 from kernel_mgmt.discovery import KernelFinder
 from kernel_mgmt.protocol import Session
 from kernel_mgmt.subproc.launcher import SubprocessKernelLauncher
