@@ -12,6 +12,7 @@ import importlib
 from ._version import __version__
 
 _LAZY = {
+    "hookimpl": "kernel_mgmt.markers",
     "KernelFinder": "kernel_mgmt.discovery",
     "KernelProviderBase": "kernel_mgmt.discovery",
     "NoSuchKernel": "kernel_mgmt.discovery",
@@ -44,6 +45,7 @@ __all__ = [
     "SubprocessIPCKernelLauncher",
     "SubprocessKernelLauncher",
     "__version__",
+    "hookimpl",
     "run_kernel_async",
     "run_kernel_blocking",
     "start_kernel_async",
@@ -59,6 +61,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .discovery import KernelFinder, KernelProviderBase, NoSuchKernel
     from .hl import run_kernel_async, run_kernel_blocking, start_kernel_async, start_kernel_blocking
     from .managerabc import KernelManagerABC
+    from .markers import hookimpl
     from .subproc.launcher import SubprocessIPCKernelLauncher, SubprocessKernelLauncher
     from .subproc.manager import KernelManager
 

@@ -2,9 +2,9 @@
 
 A provider is a module, an instance or a :class:`~kernel_mgmt.discovery.KernelProviderBase`
 subclass registered under the ``kernel_mgmt`` entry-point group; the entry-point name is the
-provider id. Mark each hook function with :data:`hookimpl`::
+provider id. Mark each hook function with ``hookimpl``::
 
-    from kernel_mgmt.hookspecs import hookimpl
+    from kernel_mgmt import hookimpl
 
     @hookimpl
     def find_kernels():
@@ -25,7 +25,9 @@ PROJECT_NAME = "kernel_mgmt"
 
 #: Marks the hook specifications below.
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
-#: Marks a provider's hook implementations.
+#: Marks a provider's hook implementations: pluggy's marker. ``from kernel_mgmt import
+#: hookimpl`` (:mod:`kernel_mgmt.markers`) writes the same marks without importing pluggy,
+#: which is what providers use, so that ``kernel-mgmt list`` never imports pluggy.
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 #: ``(name, attributes)`` as yielded by :func:`find_kernels`.

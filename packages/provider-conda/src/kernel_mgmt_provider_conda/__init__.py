@@ -5,7 +5,7 @@ running conda; each environment's kernelspecs, plus a Python kernel when it has 
 but no Python kernelspec, become kernel types that launch with the environment activated.
 Results are cached in memory and on disk and revalidated by file modification times.
 
-This module imports only the standard library and ``kernel_mgmt.hookspecs``: every
+This module imports only the standard library and ``kernel_mgmt.markers``: every
 ``kernel-mgmt list`` imports every provider, so the work lives in the hook bodies.
 """
 
@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from kernel_mgmt.hookspecs import hookimpl
+from kernel_mgmt import hookimpl
 
 from ._version import __version__
 

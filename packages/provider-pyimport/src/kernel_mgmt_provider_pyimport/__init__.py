@@ -12,8 +12,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from kernel_mgmt import hookimpl
 from kernel_mgmt.discovery import KernelProviderBase
-from kernel_mgmt.hookspecs import hookimpl
 
 from ._version import __version__
 

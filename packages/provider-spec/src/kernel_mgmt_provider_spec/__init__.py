@@ -18,14 +18,13 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from kernel_mgmt import kernelspec
+from kernel_mgmt import hookimpl, kernelspec
 from kernel_mgmt.discovery import (
     KernelProviderBase,
     NoSuchKernel,
     problems_captured,
     report_problem,
 )
-from kernel_mgmt.hookspecs import hookimpl
 
 from ._version import __version__
 
