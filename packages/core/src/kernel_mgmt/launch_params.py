@@ -7,7 +7,6 @@ when they are wrong. ``jsonschema`` is imported only when a kernel type has a sc
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +28,8 @@ def _apply_defaults(schema: Mapping[str, Any], instance: Any) -> None:
     """Fill in ``default`` values of (nested) object properties, in place."""
     if not isinstance(instance, dict) or not isinstance(schema, Mapping):
         return
+    import copy  # deferred, as jsonschema: only launches with a parameter schema get here
+
     for key, sub in (schema.get("properties") or {}).items():
         if not isinstance(sub, Mapping):
             continue
@@ -55,6 +56,8 @@ def validate_launch_params(
     schema = metadata.get("launch_parameter_schema") if isinstance(metadata, Mapping) else None
     if not schema:
         return dict(launch_params) if launch_params is not None else None
+    import copy
+
     import jsonschema  # deferred: only launches with a parameter schema pay for it
 
     # A deep copy: defaults are filled into nested objects, and the caller's dict stays as is.

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from typing import Any
 
@@ -203,6 +202,8 @@ def load_json(path: str) -> Any:
 
 def save_json(path: str, data: Any) -> None:
     """Write ``data`` atomically (temp file + rename); failures are ignored (cache only)."""
+    import tempfile  # deferred: only a cache write needs it (tempfile imports shutil, random)
+
     folder = os.path.dirname(path)
     try:
         text = json.dumps(data, separators=(",", ":")).encode()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["DEFAULT_NAME_FORMAT", "CondaConfig", "parse_config"]
@@ -14,21 +13,82 @@ DEFAULT_NAME_FORMAT = "{env}-{kernel}"
 ENV_CACHE_DIR = "KERNEL_MGMT_CONDA_CACHE_DIR"
 
 
-@dataclass(frozen=True)
-class CondaConfig:
-    """Validated settings of the conda provider (see the package README for each key)."""
+#: CondaConfig's fields, in order (its ``__init__`` parameters, equality and repr).
+_FIELDS = (
+    "env_filter",
+    "name_format",
+    "include_base",
+    "include_current",
+    "conda_executable",
+    "executable_timeout",
+    "cache_ttl",
+    "cache_dir",
+    "root_prefix",
+    "envs_dirs",
+)
 
-    env_filter: str | None = None
-    name_format: str = DEFAULT_NAME_FORMAT
-    include_base: bool = True
-    include_current: bool = False
-    conda_executable: str | None = None
-    executable_timeout: float = 8.0
-    cache_ttl: float = 3600.0
-    cache_dir: str | None = None
-    root_prefix: str | None = None
-    envs_dirs: tuple[str, ...] = ()
-    _filter_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+class CondaConfig:
+    """Validated settings of the conda provider (see the package README for each key).
+
+    Immutable, compared and hashed by its fields (``_filter_re``, the compiled
+    ``env_filter``, is left out). A plain class rather than a frozen dataclass: importing
+    ``dataclasses`` imports ``inspect``, which would double this provider's share of every
+    ``kernel-mgmt list``.
+    """
+
+    __slots__ = (*_FIELDS, "_filter_re")
+
+    env_filter: str | None
+    name_format: str
+    include_base: bool
+    include_current: bool
+    conda_executable: str | None
+    executable_timeout: float
+    cache_ttl: float
+    cache_dir: str | None
+    root_prefix: str | None
+    envs_dirs: tuple[str, ...]
+    _filter_re: re.Pattern[str] | None
+
+    def __init__(
+        self,
+        env_filter: str | None = None,
+        name_format: str = DEFAULT_NAME_FORMAT,
+        include_base: bool = True,
+        include_current: bool = False,
+        conda_executable: str | None = None,
+        executable_timeout: float = 8.0,
+        cache_ttl: float = 3600.0,
+        cache_dir: str | None = None,
+        root_prefix: str | None = None,
+        envs_dirs: tuple[str, ...] = (),
+        _filter_re: re.Pattern[str] | None = None,
+    ) -> None:
+        values = locals()
+        for name in (*_FIELDS, "_filter_re"):
+            object.__setattr__(self, name, values[name])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: CondaConfig is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: CondaConfig is immutable")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"{type(self).__qualname__}({fields})"
 
     def excluded(self, prefix: str) -> bool:
         """Whether ``env_filter`` hides the environment at ``prefix`` (``re.search``).
