@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._version import __version__
+from .selection import provider_selection_hints
 
 PROG = "kernel-mgmt"
 EPILOG = """\
@@ -52,38 +53,6 @@ def _discover() -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
         return finder, list(finder.find_kernels())
     finally:
         sys.stdout = stdout
-
-
-def provider_selection_hints(finder: Any) -> list[str]:
-    """Providers that ``KERNEL_MGMT_PROVIDERS`` or the config's ``providers.allow`` asks for
-    but that are not installed (a typo, or a package to install), one hint each."""
-    import os
-
-    from .config import providers_section
-    from .discovery import ENV_PROVIDERS
-
-    installed = {info.id for info in finder.providers}
-    have = ", ".join(sorted(installed)) or "none"
-    hints = []
-    env = os.environ.get(ENV_PROVIDERS)
-    if env is not None:
-        missing = [p for p in (p.strip() for p in env.split(",")) if p and p not in installed]
-        if missing:
-            hints.append(
-                f"{ENV_PROVIDERS}={env!r} names provider(s) not installed: "
-                f"{', '.join(missing)} (installed: {have})"
-            )
-        elif not installed & {p.strip() for p in env.split(",")}:
-            hints.append(f"{ENV_PROVIDERS}={env!r} selects no provider (installed: {have})")
-    allow = providers_section(finder.config).get("allow")
-    if allow is not None:
-        missing = [p for p in allow if p not in installed]
-        if missing:
-            hints.append(
-                f"the config's providers.allow names provider(s) not installed: "
-                f"{', '.join(missing)} (installed: {have})"
-            )
-    return hints
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -53,6 +53,7 @@ from .problems import (
 from .problems import _sinks as _sinks
 from .providers import KernelProviderBase, ProviderInfo, _module_provider_id, _Provider
 from .seed_compat import ProviderClassUnavailable, provider_class
+from .selection import ENV_PROVIDERS
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -74,9 +75,6 @@ __all__ = [
     "scan_entry_points",
     "validate_launch_params",
 ]
-
-#: Comma-separated provider ids to load (all others are not even imported); "" loads none.
-ENV_PROVIDERS = "KERNEL_MGMT_PROVIDERS"
 
 
 class NoSuchKernel(KeyError):

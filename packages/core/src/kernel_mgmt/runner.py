@@ -15,351 +15,58 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import json
-import math
 import os
-import re
 import signal
 import sys
 from typing import Any
 
+from .runner_input import (
+    EXIT_CODES_HELP,
+    CodeDecodeError,
+    _read_code,
+    add_arguments,
+    split_cells,
+)
+from .runner_output import (
+    DEFAULT_OUTPUT_DIR,
+    RICH_TYPES,
+    OutputDirError,
+    OutputWriter,
+    _err,
+    _screen,
+    check_output_dir,
+)
+
+__all__ = [
+    "DEFAULT_OUTPUT_DIR",
+    "EXIT_CODES_HELP",
+    "RICH_TYPES",
+    "CodeDecodeError",
+    "OutputDirError",
+    "OutputWriter",
+    "add_arguments",
+    "check_output_dir",
+    "main",
+    "run",
+    "split_cells",
+]
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 124, 130
-#: The exit statuses, as ``--help`` shows them.
-EXIT_CODES_HELP = """\
-exit status:
-  0    every cell ran without error (or a cell called exit())
-  1    an error in the code, a dead kernel, a kernel that failed to start,
-       or rich outputs that could not be written to the output folder
-  2    usage or config error: bad option, unknown kernel type, missing or non-UTF-8
-       file, an --output-dir that cannot be made
-  124  a cell ran longer than --timeout (it is interrupted first)
-  130  interrupted by Ctrl-C (128 + SIGINT)
-  143  stopped by SIGTERM (128 + SIGTERM); 129 for SIGHUP
-"""
-DEFAULT_OUTPUT_DIR = "kernel-mgmt-output"
 #: Seconds to wait for the interrupted cell's execute_reply and idle after --timeout, before
 #: shutting the kernel down (shutting down mid-reply makes ipykernel log a ZMQError).
 INTERRUPT_GRACE_S = 5.0
-#: Rich MIME types written to files, with their file extension.
-RICH_TYPES = {"image/png": "png", "image/svg+xml": "svg", "text/html": "html"}
-#: A cell marker line; group 1 is the rest of the line (title, ``[markdown]``, metadata).
-_CELL_MARK = re.compile(r"^# ?%%(.*)$", re.MULTILINE)
-#: Jupytext / VS Code percent format: ``# %% [markdown]`` (or ``[md]``) starts a markdown cell.
-_MARKDOWN_CELL = re.compile(r"\[(?:markdown|md)\]")
 #: Signals that stop a run in order (kernel shut down, files removed), as a second Ctrl-C does;
 #: 128 + the signal number is the exit status, as a shell reports a process killed by it.
 QUIT_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
-#: ANSI colour sequences, as kernels put into tracebacks (CSI ... final byte).
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
-
-
-class OutputDirError(OSError):
-    """The output folder for rich outputs cannot be made or written to."""
-
-    def __init__(self, folder: str, why: str) -> None:
-        self.folder = folder
-        super().__init__(
-            f"cannot write rich outputs to folder {os.path.abspath(folder)}: {why} "
-            "(choose another with --output-dir DIR)"
-        )
-
-
-class _IntermixedParser(argparse.ArgumentParser):
-    """Lets options sit between positionals (``run TYPE --cells FILE``).
-
-    Plain argparse binds an optional positional (FILE) together with TYPE, before it has
-    seen FILE, and then rejects FILE as unrecognised (bpo-15112); intermixed parsing does not.
-    """
-
-    _parsing = False
-
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-        if self._parsing:
-            return super().parse_known_args(args, namespace)
-        self._parsing = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._parsing = False
-
-
-def _seconds(text: str) -> float:
-    """argparse type: a finite number of seconds > 0 (a bad value is a usage error, exit 2)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, not {text!r}")
-    return value
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``run``'s arguments to *parser* (the ``kernel-mgmt run`` subparser)."""
-    if type(parser) is argparse.ArgumentParser:
-        parser.__class__ = _IntermixedParser
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = EXIT_CODES_HELP
-    parser.add_argument("kernel_type", metavar="TYPE", help="kernel type id, e.g. spec/python3")
-    parser.add_argument("file", metavar="FILE", nargs="?", help="file to run; '-' reads stdin")
-    parser.add_argument("-c", "--code", help="code to run (instead of FILE)")
-    parser.add_argument(
-        "--cells",
-        action="store_true",
-        help="run the code cell by cell, split at '# %%%%' lines; markdown cells "
-        "('# %%%% [markdown]' or '# %%%% [md]', as Jupytext and VS Code write them) are skipped; "
-        "the run stops at the first cell that fails",
-    )
-    parser.add_argument(
-        "--output-dir",
-        metavar="DIR",
-        help="where rich outputs (PNG, SVG, HTML) are written; made before the kernel "
-        "starts, and one that cannot be made or written is a usage error "
-        f"(default: ./{DEFAULT_OUTPUT_DIR}/, made on first use)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=_seconds,
-        metavar="S",
-        help="interrupt a cell that runs longer than S seconds and exit 124 (default: no limit)",
-    )
-    parser.add_argument(
-        "--startup-timeout",
-        type=_seconds,
-        default=60.0,
-        metavar="S",
-        help="give up (exit 1) if the kernel is not ready after S seconds (default: 60)",
-    )
-    parser.add_argument(
-        "--cwd", metavar="DIR", help="the kernel's working directory (default: the current one)"
-    )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print every message (IOPub, execute_reply, stdin) as one JSON object per line; "
-        "rich outputs are then not written to files",
-    )
-
-
-def split_cells(code: str) -> list[str]:
-    """Split on ``# %%`` marker lines (VS Code / Jupytext percent format); drop empty cells
-    and markdown cells (``# %% [markdown]``, ``# %% [md]``), which are text, not code."""
-    parts = _CELL_MARK.split(code)  # [before the first marker, marker rest, body, ...]
-    bodies = [parts[0]]
-    for header, body in zip(parts[1::2], parts[2::2], strict=True):
-        if not _MARKDOWN_CELL.search(header):
-            bodies.append(body)
-    cells = [c.strip("\n") for c in bodies]
-    return [c for c in cells if c.strip()]
-
-
-class CodeDecodeError(ValueError):
-    """The code file (or stdin) is not UTF-8 text."""
-
-    def __init__(self, source: str, err: UnicodeDecodeError) -> None:
-        self.source = source
-        hint = "" if source == "stdin" else "; save it as UTF-8 to run it"
-        super().__init__(
-            f"{source}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at byte offset "
-            f"{err.start}){hint}"
-        )
-
-
-def _read_code(args: argparse.Namespace) -> str | None:
-    """The code to run, or None if none was given.
-
-    Files and stdin are read as bytes and decoded as UTF-8 (what PEP 3120 makes Python source
-    and what kernels expect in execute_request), whatever the locale says.
-
-    :raises OSError: the file cannot be read.
-    :raises CodeDecodeError: it is not UTF-8 text.
-    """
-    if args.code is not None:
-        return args.code
-    if args.file is None:
-        return None
-    if args.file == "-":
-        source = "stdin"
-        stream = getattr(sys.stdin, "buffer", None)
-        data = stream.read() if stream is not None else sys.stdin.read().encode()
-    else:
-        source = args.file
-        with open(args.file, "rb") as f:
-            data = f.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise CodeDecodeError(source, e) from None
-
-
-class _Screen:
-    """Writes to stdout/stderr and remembers which one has an unfinished line.
-
-    Kernels often write without a final newline (``print(x, end='')``); our own notes (saved
-    image paths, results, messages, tracebacks) must still start on a line of their own.
-    The streams are looked up on each write, as test harnesses replace them.
-    """
-
-    def __init__(self) -> None:
-        self.open = {"stdout": False, "stderr": False}
-
-    def write(self, name: str, text: str) -> None:
-        if not text:
-            return
-        stream = getattr(sys, name)
-        stream.write(text)
-        stream.flush()
-        self.open[name] = not text.endswith("\n")
-
-    def fresh_line(self) -> None:
-        """End any unfinished line, so what follows starts a new one (also with ``2>&1``)."""
-        for name in ("stdout", "stderr"):
-            if self.open[name]:
-                self.write(name, "\n")
-
-    def note(self, name: str, text: str) -> None:
-        """Write *text* (a complete line or lines) on a fresh line of *name*."""
-        self.fresh_line()
-        self.write(name, text if text.endswith("\n") else text + "\n")
-
-
-_screen = _Screen()
-
-
-class OutputWriter:
-    """Shows IOPub messages on the terminal and saves rich outputs to files.
-
-    A folder that cannot be written does not stop the output hook (it runs inside the
-    client's message handler): the first failure is reported once, in :attr:`failure`, and
-    each rich output not saved is marked in the output so nothing disappears silently.
-    """
-
-    def __init__(self, output_dir: str | None, as_json: bool) -> None:
-        self.output_dir = output_dir or DEFAULT_OUTPUT_DIR
-        self.as_json = as_json
-        self.saved: list[str] = []
-        self.failure: OutputDirError | None = None
-        self._counter = 0
-
-    def _save(self, mime: str, data: Any) -> str:
-        if self.failure is not None:
-            raise self.failure
-        ext = RICH_TYPES[mime]
-        try:
-            os.makedirs(self.output_dir, exist_ok=True)
-        except OSError as e:
-            self._fail(f"cannot create it: {e.strerror or e}")
-        try:
-            while True:
-                self._counter += 1
-                path = os.path.join(self.output_dir, f"output-{self._counter}.{ext}")
-                if not os.path.exists(path):
-                    break
-            if mime == "image/png":
-                with open(path, "wb") as f:
-                    f.write(base64.b64decode(data))
-            else:
-                text = "".join(data) if isinstance(data, list) else str(data)
-                with open(path, "w", encoding="utf-8") as f:
-                    f.write(text)
-        except OSError as e:
-            self._fail(f"cannot write {os.path.basename(path)}: {e.strerror or e}")
-        self.saved.append(path)
-        return path
-
-    def _fail(self, why: str) -> None:
-        """Report the first failure to write a rich output (once) and raise it."""
-        self.failure = OutputDirError(self.output_dir, why)
-        _err(f"{self.failure}; stopping after this cell")
-        raise self.failure
-
-    def json_line(self, channel: str, msg: Any) -> None:
-        record = {
-            "channel": channel,
-            "msg_type": msg.msg_type,
-            "header": msg.header,
-            "parent_header": msg.parent_header,
-            "metadata": msg.metadata,
-            "content": msg.content,
-        }
-        _screen.write("stdout", json.dumps(record, default=str) + "\n")
-
-    def __call__(self, msg: Any) -> None:
-        if self.as_json:
-            self.json_line("iopub", msg)
-            return
-        msg_type, content = msg.msg_type, msg.content
-        if msg_type == "stream":
-            name = "stderr" if content.get("name") == "stderr" else "stdout"
-            _screen.write(name, content.get("text", ""))
-        elif msg_type in ("display_data", "execute_result", "update_display_data"):
-            data = content.get("data", {})
-            shown = False
-            for mime in RICH_TYPES:
-                if mime not in data:
-                    continue
-                label = _MIME_LABELS[mime]
-                try:
-                    path = self._save(mime, data[mime])
-                except OutputDirError:
-                    _screen.note("stdout", f"[{label} not saved]")
-                else:
-                    _screen.note("stdout", f"[{label} saved to {path}]")
-                shown = True
-            text = data.get("text/plain")
-            if text is not None and (msg_type == "execute_result" or not shown):
-                _screen.note("stdout", text)
-        elif msg_type == "error":
-            text = "\n".join(content.get("traceback", [])) + "\n"
-            if not _wants_colour(sys.stderr):  # a log file or a pipe: no escape codes in it
-                text = _ANSI.sub("", text)
-            _screen.note("stderr", text)
-
-
-_MIME_LABELS = {"image/png": "image", "image/svg+xml": "SVG image", "text/html": "HTML"}
-
-
-def _wants_colour(stream: Any) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
-    if os.environ.get("NO_COLOR"):
-        return False
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
-
-
-def _err(text: str) -> None:
-    _screen.note("stderr", f"kernel-mgmt run: {text}")
-
-
-def check_output_dir(folder: str) -> str | None:
-    """Why rich outputs could not be written to *folder*, or None if they can (as far as can
-    be told without creating it: the folder is made only when a first rich output comes)."""
-    path = os.path.abspath(folder)
-    if os.path.exists(path):
-        if not os.path.isdir(path):
-            return "it exists and is not a folder"
-        if not os.access(path, os.W_OK | os.X_OK):
-            return "permission denied (not writable)"
-        return None
-    parent = os.path.dirname(path)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        return f"{parent} is not a folder"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"cannot create it: {parent} is not writable"
-    return None
 
 
 def _selection_hint(finder: Any, type_id: str) -> str:
     """Why the provider of *type_id* may be missing: KERNEL_MGMT_PROVIDERS or the config
     narrows the providers (text to append to an unknown-kernel message, or '')."""
-    from kernel_mgmt.cli import provider_selection_hints
-    from kernel_mgmt.discovery import ENV_PROVIDERS
+    from kernel_mgmt.selection import ENV_PROVIDERS, provider_selection_hints
 
     hints = provider_selection_hints(finder)
     env = os.environ.get(ENV_PROVIDERS)
