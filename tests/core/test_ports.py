@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kernel_mgmt import connection
+from kernel_mgmt import ports as connection
 from kernel_mgmt.connection import allocate_ports, ephemeral_port_range, release_ports
 from kernel_mgmt.subproc.manager import KernelManager
 
@@ -218,7 +218,7 @@ def test_stale_registry_entries_are_taken_over(
 
 RACER = r"""
 import os, sys, time
-from kernel_mgmt import connection
+from kernel_mgmt import ports as connection
 registry, port, delay, go, done = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), *sys.argv[4:]
 judge = connection._stale
 

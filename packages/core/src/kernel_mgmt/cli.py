@@ -1,18 +1,24 @@
 """``kernel-mgmt``: list kernel types and providers, run a kernel.
 
-``kernel-mgmt list`` is a hot path (editors call it on start-up): it imports argparse, the
-finder and the installed providers only — no jsonschema, no zmq, no asyncio. The ``run``
-subcommand's module is imported only when ``run`` is asked for.
+``kernel-mgmt list`` is a hot path (editors call it on start-up): it imports the finder and
+the installed providers only — no jsonschema, no zmq, no asyncio, no pluggy. ``list`` and
+``providers`` with or without ``--json``, spelled exactly so, are answered without argparse
+(argparse, the gettext it calls and the shutil it imports for the help width cost more than
+reading 500 kernelspecs); every other command line goes through the argparse parser, which
+gives the same answer for these. The ``run`` subcommand's module is imported only when
+``run`` is asked for.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 from .selection import provider_selection_hints
 
 PROG = "kernel-mgmt"
@@ -129,6 +135,8 @@ def _wants_run(argv: Sequence[str]) -> bool:
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The ``kernel-mgmt`` argument parser; ``run``'s options load only when ``run`` is used."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Find, list and run Jupyter kernels from every installed provider.",
@@ -171,16 +179,31 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
+def _fast_args(argv: Sequence[str]) -> Any:
+    """The parsed arguments of ``list``/``providers`` [``--json``] spelled exactly so, as the
+    parser would give them (``command``, ``json``, ``func``); None for anything else."""
+    if not argv or len(argv) > 2 or (len(argv) == 2 and argv[1] != "--json"):
+        return None
+    func = {"list": cmd_list, "providers": cmd_providers}.get(argv[0])
+    if func is None:
+        return None
+    import types
+
+    return types.SimpleNamespace(command=argv[0], json=len(argv) == 2, func=func)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kernel-mgmt`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     # Provider problems are logged by the finder (logging is imported only then); without a
     # configured handler, logging's last-resort handler prints them, one line each, on stderr.
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return 2
+    args = _fast_args(argv)
+    if args is None:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        if getattr(args, "func", None) is None:
+            parser.print_help()
+            return 2
     from .config import ConfigError
 
     try:

@@ -7,21 +7,22 @@ daemon thread, so it works from plain scripts and equally inside an already-runn
 Jupyter cell, pytest-asyncio). The loop thread reads every socket and runs handlers; requests
 are sent straight from the caller's thread (socket use is serialised by a lock), so a blocking
 round trip costs one thread hop, not two. Its timeouts raise the builtin :class:`TimeoutError`.
+
+The loop thread is :mod:`kernel_mgmt.client_loop`'s; :class:`ClientInThread` (the seed's client
+in a thread of its own) is :mod:`kernel_mgmt.client_in_thread`'s, re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
 import logging
 import os
-import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 from kernel_mgmt.client_base import (
     HANDLER_CHANNELS,
@@ -34,6 +35,9 @@ from kernel_mgmt.client_base import (
     run_in_daemon_thread,
 )
 from kernel_mgmt.protocol import Message
+
+from .client_in_thread import ClientInThread
+from .client_loop import LoopThread, _ThreadWaiter
 
 __all__ = [
     "HANDLER_CHANNELS",
@@ -51,143 +55,10 @@ __all__ = [
 
 log = logging.getLogger("kernel_mgmt.client")
 
-T = TypeVar("T")
 
 #: The asyncio client under the names applications know it by.
 AsyncKernelClient = KernelClient
 IOLoopKernelClient = KernelClient
-
-
-class LoopThread:
-    """An asyncio event loop running forever in a daemon thread.
-
-    :meth:`run` submits a coroutine from any other thread and blocks for its result.
-    """
-
-    def __init__(self, name: str = "kernel-mgmt-client") -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
-        self.thread.start()
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_forever()
-        finally:
-            tasks = asyncio.all_tasks(self.loop)
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-            self.loop.close()
-
-    @property
-    def alive(self) -> bool:
-        return self.thread.is_alive() and not self.loop.is_closed()
-
-    def in_thread(self) -> bool:
-        return threading.current_thread() is self.thread
-
-    def run(
-        self, coro: Coroutine[Any, Any, T], timeout: float | None = None, what: str = "call"
-    ) -> T:
-        """Run *coro* on the loop and return its result; TimeoutError after *timeout* s."""
-        if self.in_thread():
-            coro.close()
-            raise RuntimeError(
-                f"blocking {what} called from the client's own event-loop thread (e.g. in a "
-                "message handler) would deadlock; use the asyncio client there"
-            )
-        if not self.alive:
-            coro.close()
-            raise RuntimeError("the client's event loop is closed")
-        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return fut.result(timeout)
-        except concurrent.futures.TimeoutError:
-            if fut.done():  # the coroutine itself raised TimeoutError
-                raise
-            fut.cancel()
-            raise TimeoutError(f"{what} timed out after {timeout} s") from None
-        except BaseException:  # KeyboardInterrupt in the caller: stop the work too
-            fut.cancel()
-            raise
-
-    def call_soon(self, func: Callable[..., Any], *args: Any) -> None:
-        """Schedule *func(*args)* on the loop (from any thread, including the loop's own)."""
-        if self.in_thread():
-            self.loop.call_soon(func, *args)
-        else:
-            self.loop.call_soon_threadsafe(func, *args)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the loop (cancelling its tasks) and join the thread."""
-        if self.loop.is_closed():
-            return
-        if self.in_thread():
-            self.loop.stop()
-            return
-        try:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        except RuntimeError:
-            return  # closed meanwhile
-        self.thread.join(timeout)
-
-
-class _ThreadWaiter:
-    """A reply slot resolved on the loop thread and waited for on the caller's thread.
-
-    Registered in the asyncio client's pending table in place of a future: the receive
-    callback resolves it directly, releasing a lock the caller blocks on. No asyncio
-    future, done-callback or extra loop iteration stands between reply and caller.
-    Resolving twice (a reply racing a death) keeps the first outcome.
-    """
-
-    __slots__ = ("_error", "_lock", "_state", "_value", "jupyter_msg_id", "source")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()
-        self._state = 0  # 0 pending, 1 result, 2 exception
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self.jupyter_msg_id = ""
-        #: The asyncio future this waiter mirrors, when the request needed one.
-        self.source: asyncio.Future[Any] | None = None
-
-    def done(self) -> bool:
-        return self._state != 0
-
-    def set_result(self, value: Any) -> None:
-        if self._state == 0:
-            self._value, self._state = value, 1
-            self._wake()
-
-    def set_exception(self, error: BaseException) -> None:
-        if self._state == 0:
-            self._error, self._state = error, 2
-            self._wake()
-
-    def _wake(self) -> None:
-        with contextlib.suppress(RuntimeError):  # two threads resolved it at once
-            self._lock.release()
-
-    def cancel(self) -> bool:
-        self.set_exception(asyncio.CancelledError())
-        return True
-
-    def exception(self) -> BaseException | None:
-        return self._error
-
-    def wait(self, timeout: float) -> bool:
-        """Block up to *timeout* seconds; True once resolved."""
-        return self._state != 0 or self._lock.acquire(timeout=timeout)
-
-    def result(self) -> Any:
-        if self._state == 2 and self._error is not None:
-            raise self._error
-        return self._value
 
 
 def _blocking(name: str) -> Callable[..., Any]:
@@ -479,116 +350,3 @@ class BlockingKernelClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class ClientInThread(threading.Thread):
-    """Run an asyncio client in a separate thread alongside a synchronous application.
-
-    As in the seed: :meth:`start` the thread, then request methods send from the caller's
-    thread without waiting and return the request's msg_id; handlers run in the client's
-    thread. ``started`` is set once the client exists, ``kernel_responding`` once the kernel
-    answered kernel_info.
-    """
-
-    allow_stdin = True
-
-    def __init__(
-        self,
-        connection_info: Mapping[str, Any] | str | os.PathLike[str],
-        manager: Any = None,
-        loop: Any = None,
-    ) -> None:
-        super().__init__(name="kernel-mgmt-client-thread", daemon=True)
-        self.connection_info = connection_info_from(connection_info)
-        self.manager = manager
-        self.started = threading.Event()
-        self.kernel_responding = threading.Event()
-        self.client: KernelClient | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-
-    def run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop_event = asyncio.Event()
-        self.client = KernelClient(self.connection_info, manager=self.manager)
-        self.started.set()
-
-        async def ready() -> None:
-            try:
-                await self.client.wait_for_ready()  # type: ignore[union-attr]
-            except Exception as e:
-                log.warning("kernel did not become ready: %s", e)
-            else:
-                self.kernel_responding.set()
-
-        ready_task = asyncio.create_task(ready())
-        try:
-            await self._stop_event.wait()
-        finally:
-            ready_task.cancel()
-            self.client.close()
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Close the client and join the thread."""
-        if self.loop is not None and self._stop_event is not None and self.is_alive():
-            self.loop.call_soon_threadsafe(self._stop_event.set)
-            self.join(timeout)
-
-    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        if not self.started.wait(10) or self.loop is None:
-            raise RuntimeError("ClientInThread is not running: call start() first")
-
-        async def send() -> Any:
-            aw = getattr(self.client, name)(*args, **kwargs)
-            return getattr(aw, "jupyter_msg_id", None)
-
-        return asyncio.run_coroutine_threadsafe(send(), self.loop).result(10)
-
-    def add_handler(self, handler: Callable[..., Any], channels: str | Iterable[str]) -> None:
-        """Call *handler* for messages on *channels* (in the client's thread)."""
-        self._call("add_handler", handler, channels)
-
-    def remove_handler(
-        self, handler: Callable[..., Any], channels: str | Iterable[str] | None = None
-    ) -> None:
-        """Stop calling *handler*."""
-        self._call("remove_handler", handler, channels)
-
-    def execute(self, code: str, **kwargs: Any) -> str:
-        """Send an execute_request; returns its msg_id."""
-        kwargs.setdefault("allow_stdin", self.allow_stdin)
-        return self._call("execute", code, **kwargs)
-
-    def complete(self, code: str, cursor_pos: int | None = None) -> str:
-        return self._call("complete", code, cursor_pos)
-
-    def inspect(self, code: str, cursor_pos: int | None = None, detail_level: int = 0) -> str:
-        return self._call("inspect", code, cursor_pos, detail_level)
-
-    def history(self, raw: bool = True, output: bool = False, **kwargs: Any) -> str:
-        return self._call("history", raw, output, **kwargs)
-
-    def kernel_info(self) -> str:
-        return self._call("kernel_info")
-
-    def comm_info(self, target_name: str | None = None) -> str:
-        return self._call("comm_info", target_name)
-
-    def shutdown(self, restart: bool = False) -> str:
-        return self._call("shutdown", restart)
-
-    def is_complete(self, code: str) -> str:
-        return self._call("is_complete", code)
-
-    def interrupt(self) -> None:
-        """Interrupt the kernel (message or signal, per its interrupt_mode)."""
-        if self.loop is None:
-            raise RuntimeError("ClientInThread is not running: call start() first")
-        asyncio.run_coroutine_threadsafe(self.client.interrupt(), self.loop).result(10)  # type: ignore[union-attr]
-
-    def input(self, string: str, parent: Mapping[str, Any] | None = None) -> None:
-        """Answer an input_request."""
-        self._call("input", string, parent)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -218,3 +219,24 @@ def save_json(path: str, data: Any) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def user_cache_dir() -> str:
+    """platformdirs' user cache dir for "kernel_mgmt" (e.g. ``~/.cache/kernel_mgmt``).
+
+    On Linux the common cases (an absolute ``$XDG_CACHE_HOME``, or ``~/.cache`` under an
+    absolute home) are computed here with platformdirs' rules, as ``kernel_mgmt.config`` does
+    for the config dir: importing platformdirs (pathlib, tempfile, ...) would cost every
+    ``kernel-mgmt list`` several ms. A test checks both agree. Anything else asks platformdirs.
+    """
+    if sys.platform.startswith("linux"):
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        if os.path.isabs(xdg):
+            return os.path.join(xdg, "kernel_mgmt")
+        if not xdg.strip():
+            base = os.path.expanduser("~/.cache")
+            if os.path.isabs(base):
+                return os.path.join(base, "kernel_mgmt")
+    import platformdirs
+
+    return platformdirs.user_cache_dir("kernel_mgmt", appauthor=False)

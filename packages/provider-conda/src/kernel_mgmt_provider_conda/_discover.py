@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _condarc
-from ._cache import Watch, load_json, save_json, unchanged
+from ._cache import Watch, load_json, save_json, unchanged, user_cache_dir
 from ._config import ENV_CACHE_DIR, CondaConfig
 from ._env_kernels import EnvKernels, python_path
 from ._environments import _HISTORY, CondaEnv, EnvironmentListing, _home
@@ -276,9 +276,7 @@ def cache_directory(cfg: CondaConfig, environ: Mapping[str, str]) -> str | None:
         return os.path.expanduser(cfg.cache_dir)
     if environ.get(ENV_CACHE_DIR):
         return environ[ENV_CACHE_DIR]
-    import platformdirs  # deferred: only needed on a cache miss
-
-    return os.path.join(platformdirs.user_cache_dir("kernel_mgmt", appauthor=False), "conda")
+    return os.path.join(user_cache_dir(), "conda")
 
 
 def cache_key(cfg: CondaConfig, environ: Mapping[str, str]) -> str:
