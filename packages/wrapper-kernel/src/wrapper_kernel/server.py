@@ -45,7 +45,6 @@ from .channels import (
     recv_frames,
 )
 from .interrupts import SigintHandling
-from .parentwatch import _ParentWatch
 from .stderr import warn as _warn
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -236,6 +235,9 @@ class KernelServer(SigintHandling):
         poller.register(iopub_fd, zmq.POLLIN)
         poller.register(self._cwake_r, zmq.POLLIN)
         poller.register(self._sig_r, zmq.POLLIN)
+        # Imported here, on the control thread: off the main thread's way to the first reply.
+        from .parentwatch import _ParentWatch
+
         watch = _ParentWatch(self.parent_pid, os.environ.get("JPY_PARENT_PID"))
         if watch.ignored:
             _warn(watch.ignored)
