@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -62,6 +63,8 @@ from kernel_mgmt.client_routing import (
     _retrieve,
 )
 from kernel_mgmt.protocol import Message, Session
+
+log = logging.getLogger("kernel_mgmt.client")
 
 __all__ = [
     "HANDLER_CHANNELS",

@@ -40,9 +40,11 @@ from kernel_mgmt.protocol import Message, ProtocolError, Session
 from .channels import (
     _NOBLOCK,
     FastSocket,
+    IOPubSocket,
     KernelStartupError,
     bind_channels,
     recv_frames,
+    send_frames,
 )
 from .interrupts import SigintHandling
 from .stderr import warn as _warn
@@ -50,7 +52,16 @@ from .stderr import warn as _warn
 if TYPE_CHECKING:  # pragma: no cover
     from .interface import RequestHandler
 
-__all__ = ["KernelServer", "KernelStartupError"]
+# FastSocket, IOPubSocket, send_frames, recv_frames: defined in channels since the split,
+# importable from here as before.
+__all__ = [
+    "FastSocket",
+    "IOPubSocket",
+    "KernelServer",
+    "KernelStartupError",
+    "recv_frames",
+    "send_frames",
+]
 
 
 class KernelServer(SigintHandling):
