@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 import psutil
 import pytest
@@ -279,13 +280,31 @@ async def test_restart_keeps_cwd_and_launch_params(jupyter_dirs, tmp_path, throu
         new = psutil.Process(managers[1].pid)
         assert new.cwd() == str(workdir)
         flavour = kwargs["launch_params"]["flavour"]
-        cmdline = new.cmdline()
+        cmdline = await _cmdline(new)
         # An empty cmdline means the relaunched kernel already exited: say why.
         why = (new.status(), managers[1].returncode, managers[1].stderr_tail(), rec.names)
         assert any(part.endswith(flavour) for part in cmdline[-1:]), (cmdline, why)
     finally:
         restarter.stop()
         await _dispose(*managers)
+
+
+async def _cmdline(proc: psutil.Process, timeout: float = 10) -> list[str]:
+    """The process's command line once its exec has finished (empty if it exited first).
+
+    Popen returns as soon as exec has begun (the close-on-exec error pipe closes), while
+    the kernel is still loading the new program: /proc/<pid>/cmdline reads empty until
+    exec has set up the new argument block, a window a busy machine widens.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cmdline = proc.cmdline()
+        except psutil.NoSuchProcess:
+            return []
+        if cmdline or not proc.is_running() or time.monotonic() > deadline:
+            return cmdline
+        await asyncio.sleep(0.01)
 
 
 async def test_relaunch_errors_end_in_failed(jupyter_dirs):

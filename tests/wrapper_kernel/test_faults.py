@@ -360,8 +360,38 @@ def test_base_exceptions_from_handlers_are_error_replies(raw_kernel):
     assert k.proc.poll() is None
 
 
+@pytest.fixture
+def live_parent(monkeypatch):
+    """A live process of ours that the watch code sees as its parent (``os.getppid()``).
+
+    The watch tells "orphaned" (parent is init) from "parent alive"; this test process's own
+    parent depends on how the suite was launched (a backgrounded or nohup'ed run is
+    reparented to init once its shell exits), so the parent these tests describe is made
+    here, with a parent of its own (a grandparent that is not this process): its real /proc
+    ancestry is what the watch walks.
+    """
+    code = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        "print(child.pid, flush=True)\n"
+        "child.wait()\n"
+    )
+    grandparent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        parent = int(grandparent.stdout.readline())
+        monkeypatch.setattr(os, "getppid", lambda: parent)
+        yield parent
+        os.kill(parent, signal.SIGKILL)  # its parent reaps it and exits
+        grandparent.wait(10)
+    finally:
+        grandparent.stdout.close()
+        if grandparent.poll() is None:
+            grandparent.kill()
+            grandparent.wait(10)
+
+
 @pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polling"])
-def test_parent_watch_notices_a_dead_launcher(monkeypatch, pidfd):
+def test_parent_watch_notices_a_dead_launcher(monkeypatch, pidfd, live_parent):
     """The watch on JPY_PARENT_PID, with Linux pidfds and with the polling used elsewhere."""
     import select
 
@@ -411,7 +441,7 @@ def test_parent_watch_notices_a_dead_launcher(monkeypatch, pidfd):
         stale.close()
 
 
-def test_parent_watch_ignores_a_live_process_that_is_no_ancestor():
+def test_parent_watch_ignores_a_live_process_that_is_no_ancestor(live_parent):
     """A JPY_PARENT_PID naming a live process that did not launch us (a reused pid): unwatched."""
     from wrapper_kernel.parentwatch import _ParentWatch
 
