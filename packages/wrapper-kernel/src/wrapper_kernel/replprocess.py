@@ -1,0 +1,397 @@
+"""A program with a prompt (bash, ``python3 -i``, sqlite3) run in a pseudo-terminal.
+
+:class:`ReplProcess` types one line at a time, reads what the program prints while it works,
+and knows the program is done with a line when its prompt comes back: the primary prompt
+(``PS1``: ready for a new command) or the continuation prompt (``PS2``: the command needs more
+lines). Prompts are made unique (a random marker) where the program lets us set them, so
+output that merely looks like a prompt is not mistaken for one.
+
+Output is handed on while the command runs: complete lines as soon as they arrive (batched to
+at most one hand-over per ``stream_interval`` in a flood), a partial line (a progress bar, a
+question) once the program has been quiet for ``partial_delay``. When the program is quiet
+and blocked reading the terminal (see :mod:`wrapper_kernel.ttywait`) the pending partial line
+is taken as its question and the caller is asked for the answer.
+
+Uses ``ptyprocess`` (part of pexpect: ``pip install 'wrapper-kernel[repl]'``), imported when
+the first program starts.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import re
+import select
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .ttywait import waiting_for_input
+
+__all__ = ["Prompt", "ReplExited", "ReplProcess", "ReplTimeout"]
+
+
+class ReplExited(Exception):
+    """The program exited (or was killed) while we waited for its prompt."""
+
+
+class ReplTimeout(Exception):
+    """The program did not show its prompt within the time allowed."""
+
+
+@dataclass
+class Prompt:
+    """A prompt the program printed: ``kind`` is ``"ps1"`` or ``"ps2"``."""
+
+    kind: str
+    match: re.Match[str]
+
+    @property
+    def status(self) -> int | None:
+        """The exit status a prompt reports (a regex group named ``status``), if any."""
+        if "status" not in self.match.re.groupindex:
+            return None
+        value = self.match.group("status")
+        return int(value) if value and value.isdigit() else None
+
+
+#: ``on_output(text)``: hand text to the frontend. ``on_input(prompt, password)``: the answer
+#: to a question the program asks, or None to send end-of-file.
+OutputFn = Callable[[str], None]
+InputFn = Callable[[str, bool], "str | None"]
+
+_PASSWORD = re.compile(r"pass(word|phrase)|\bPIN\b", re.IGNORECASE)
+
+
+def _restore_signals() -> None:
+    """In the child before exec: default SIGINT and SIGPIPE (Python ignores SIGPIPE, and an
+    ignored signal stays ignored across exec: ``yes | head`` would never end)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+class ReplProcess:
+    """One run of the program; :meth:`start` it, then :meth:`run` lines in it."""
+
+    #: Longest wait between two hand-overs of complete lines while output floods in.
+    stream_interval = 0.02
+    #: Quiet time after which a partial line is handed over (or taken as a question).
+    partial_delay = 0.05
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        ps1: str,
+        ps2: str | None,
+        marker: str = "",
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.name = name or os.path.basename(self.argv[0])
+        self.ps1 = re.compile(ps1)
+        self.ps2 = re.compile(ps2) if ps2 else None
+        #: A literal that starts every prompt and marker line: text that may be its beginning
+        #: is held back until the next read tells.
+        self.marker = marker
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self.proc: Any = None
+        self.tty = ""
+        self._buf = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._cr = False  # the last chunk ended in "\r" (maybe half of "\r\n")
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Spawn the program in a new pty (returns at once; its prompt comes later)."""
+        try:
+            from ptyprocess import PtyProcess
+        except ImportError:  # pragma: no cover - exercised only without the extra
+            raise ImportError(
+                "REPL kernels need pexpect: pip install 'wrapper-kernel[repl]'"
+            ) from None
+        env = dict(os.environ if self.env is None else self.env)
+        env.setdefault("TERM", "dumb")  # no colour codes or cursor tricks in the output
+        try:
+            self.proc = PtyProcess.spawn(
+                self.argv,
+                env=env,
+                cwd=self.cwd,
+                echo=False,
+                preexec_fn=_restore_signals,
+                dimensions=(24, 200),
+            )
+        except (OSError, FileNotFoundError) as e:
+            raise ReplExited(f"could not start {' '.join(self.argv)}: {e}") from None
+        self._buf = ""
+        self._decoder.reset()
+        self._cr = False
+        try:
+            import termios
+
+            attrs = termios.tcgetattr(self.proc.fd)
+            attrs[1] &= ~termios.ONLCR  # "\n" stays "\n" (no "\r\n" to undo)
+            termios.tcsetattr(self.proc.fd, termios.TCSANOW, attrs)
+        except (ImportError, OSError, Exception):  # termios.error; harmless if it fails
+            pass
+        try:
+            self.tty = os.readlink(f"/proc/{self.proc.pid}/fd/0")
+        except OSError:
+            self.tty = ""
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.isalive()
+
+    def kill(self) -> None:
+        """Kill the program and everything in its session's foreground, and reap it."""
+        proc = self.proc
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            pgid = os.tcgetpgrp(proc.fd)
+            if pgid > 0 and pgid != proc.pid:
+                os.killpg(pgid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            proc.kill(signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            proc.wait()
+        # Close through ptyprocess's file object: closing the bare fd would leave that object
+        # to close the same number again when collected, by then another pty's.
+        with contextlib.suppress(OSError):
+            proc.fileobj.close()
+        proc.closed = True
+        proc.fd = -1
+
+    def terminate(self) -> None:
+        """SIGKILL the program's session (safe from another thread; :meth:`kill` reaps)."""
+        proc = self.proc
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            os.killpg(os.tcgetpgrp(proc.fd), signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    def exit_description(self) -> str:
+        """How the program ended: ``exited with status 1``, ``was killed by SIGKILL``."""
+        proc = self.proc
+        if proc is None:
+            return "was not started"
+        with contextlib.suppress(Exception):
+            if proc.isalive():
+                return "stopped answering"
+        if proc.signalstatus is not None:
+            try:
+                sig = signal.Signals(proc.signalstatus).name
+            except ValueError:
+                sig = f"signal {proc.signalstatus}"
+            return f"was killed by {sig}"
+        return f"exited with status {proc.exitstatus}"
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def send(self, text: str) -> None:
+        """Type ``text`` (one line should end with ``"\\n"``)."""
+        data = text.encode("utf-8")
+        while data:
+            try:
+                n = os.write(self.proc.fd, data)
+            except OSError as e:
+                raise ReplExited(f"{self.name} {self.exit_description()}") from e
+            data = data[n:]
+
+    def send_interrupt(self) -> None:
+        """Ctrl-C as typed: the terminal sends SIGINT to its foreground command and drops
+        typed-ahead input; if the program turned that off, SIGINT goes to the group itself."""
+        try:
+            import termios
+
+            attrs = termios.tcgetattr(self.proc.fd)
+            if attrs[3] & termios.ISIG:
+                intr = attrs[6][termios.VINTR]
+                self.send(intr.decode() if isinstance(intr, bytes) else chr(intr))
+                return
+        except (ImportError, OSError, Exception):  # termios.error: fall back to the signal
+            pass
+        with contextlib.suppress(OSError):
+            os.killpg(os.tcgetpgrp(self.proc.fd), signal.SIGINT)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def _read(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for output and add it to the buffer; False if none came."""
+        fd = self.proc.fd
+        try:
+            ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
+        except (OSError, ValueError):  # the terminal was closed under us (kill())
+            raise ReplExited(f"{self.name} {self.exit_description()}") from None
+        if not ready:
+            return False
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: the program and every holder of the terminal are gone
+            data = b""
+        if not data:
+            rest = self._decoder.decode(b"", final=True)
+            self._buf += rest
+            raise ReplExited(f"{self.name} {self.exit_description()}")
+        text = self._decoder.decode(data)
+        if self._cr:
+            text = "\r" + text
+        self._cr = text.endswith("\r")
+        if self._cr:
+            text = text[:-1]
+        self._buf += text.replace("\r\n", "\n")
+        return True
+
+    def _find_prompt(self) -> Prompt | None:
+        best: Prompt | None = None
+        for kind, rx in (("ps1", self.ps1), ("ps2", self.ps2)):
+            if rx is None:
+                continue
+            m = rx.search(self._buf)
+            if m and (best is None or m.start() < best.match.start()):
+                best = Prompt(kind, m)
+        return best
+
+    def _hold_from(self, text: str) -> int:
+        """Where the part of ``text`` that may be a prompt or marker begins (``len`` if none)."""
+        marker = self.marker
+        if not marker:
+            return len(text)
+        at = text.find(marker)
+        if at >= 0:
+            return at
+        for n in range(min(len(marker) - 1, len(text)), 0, -1):
+            if text.endswith(marker[:n]):
+                return len(text) - n
+        return len(text)
+
+    def drain(self, on_output: OutputFn) -> None:
+        """Hand over output already waiting (a background job's) and drop stray prompts
+        (an interrupt that raced a prompt makes the program print one more)."""
+        with contextlib.suppress(ReplExited):
+            while self._read(0):
+                pass
+        text = self._buf
+        self._buf = ""
+        for rx in (self.ps1, self.ps2):
+            if rx is not None:
+                text = rx.sub("", text)
+        if text:
+            on_output(text)
+
+    def wait_prompt(
+        self,
+        on_output: OutputFn,
+        on_input: InputFn | None = None,
+        deadline: float | None = None,
+    ) -> Prompt:
+        """Hand over output until the next prompt; return it.
+
+        Raises :class:`ReplExited` if the program ends, :class:`ReplTimeout` at ``deadline``
+        (``time.monotonic()``), and lets ``KeyboardInterrupt`` (an interrupt of the kernel)
+        through: the caller then calls :meth:`send_interrupt` and waits again.
+        """
+        last_flush = 0.0
+        last_data = time.monotonic()
+        input_checks = 0
+        next_check = last_data + self.partial_delay
+        while True:
+            prompt = self._find_prompt()
+            if prompt is not None:
+                text = self._buf[: prompt.match.start()]
+                self._buf = self._buf[prompt.match.end() :]
+                if text:
+                    on_output(text)
+                return prompt
+            now = time.monotonic()
+            newline = self._buf.rfind("\n") + 1
+            if newline and now - last_flush >= self.stream_interval:
+                # Complete lines: at once, unless the last hand-over was a moment ago.
+                text, self._buf = self._buf[:newline], self._buf[newline:]
+                on_output(text)
+                last_flush = now
+                continue
+            wait = next_check - now
+            if newline:
+                wait = min(wait, last_flush + self.stream_interval - now)
+            if deadline is not None:
+                if now >= deadline:
+                    raise ReplTimeout(f"{self.name} did not show its prompt in time")
+                wait = min(wait, deadline - now)
+            if self._read(max(0.0, wait)):
+                last_data = time.monotonic()
+                next_check = last_data + self.partial_delay
+                input_checks = 0
+                continue
+            now = time.monotonic()
+            if now < next_check or self._find_prompt() is not None:
+                continue
+            # Quiet: is the program asking something? Cheap checks first, a /proc scan less
+            # often (0.05, 0.15, 0.35, 0.75 s, then every second of quiet).
+            input_checks += 1
+            next_check = now + min(1.0, self.partial_delay * 2**input_checks)
+            tail_at = newline
+            tail = self._buf[tail_at:]
+            asking = self._asking(tail, scan=input_checks % 2 == 0 or input_checks > 4)
+            if asking and on_input is not None:
+                # The pending partial line is the question: it is not output.
+                self._buf = self._buf[:tail_at]
+                if self._buf:
+                    on_output(self._buf)
+                    self._buf = ""
+                answer = on_input(tail, bool(_PASSWORD.search(tail)))
+                self.send("\x04" if answer is None else answer + "\n")
+                last_data = time.monotonic()
+                next_check = last_data + self.partial_delay
+                input_checks = 0
+                continue
+            hold = tail_at + self._hold_from(tail)
+            if hold > 0:
+                text, self._buf = self._buf[:hold], self._buf[hold:]
+                on_output(text)
+                last_flush = now
+
+    def _asking(self, tail: str, scan: bool) -> bool:
+        """Whether the program waits for a line typed at the terminal."""
+        if self.tty:
+            state = waiting_for_input(self.proc.fd, self.tty, self.proc.pid, scan=scan)
+            if state is not None:
+                return state
+        # No way to ask the system: a question is a partial line followed by silence.
+        return bool(tail.strip()) and scan
+
+    def run(
+        self,
+        line: str,
+        on_output: OutputFn,
+        on_input: InputFn | None = None,
+        deadline: float | None = None,
+    ) -> Prompt:
+        """Type ``line``, hand over its output, return the prompt that follows it."""
+        self.drain(on_output)
+        self.send(line + "\n")
+        return self.wait_prompt(on_output, on_input, deadline)
+
+    def settle(self, on_output: OutputFn, quiet: float = 0.05, limit: float = 0.5) -> None:
+        """After an interrupt: wait until the program is quiet, dropping extra prompts."""
+        end = time.monotonic() + limit
+        with contextlib.suppress(ReplExited):
+            while time.monotonic() < end and self._read(quiet):
+                pass
+        self.drain(on_output)
