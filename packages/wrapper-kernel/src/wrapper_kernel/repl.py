@@ -260,22 +260,22 @@ class ReplKernel(Kernel):
                     statuses.append(prompt.status)
             if prompt is not None and prompt.kind == "ps2":
                 self._recover(f"{self.repl.name} waits for more input")
-                return self._error(
+                return self.error_reply(
                     "IncompleteInput",
                     f"the cell is incomplete: {self.repl.name} is waiting for more lines",
                 )
         except KeyboardInterrupt:
             self._recover("interrupted")
-            return self._error("KeyboardInterrupt", "interrupted")
+            return self.error_reply("KeyboardInterrupt", "interrupted")
         except ReplTimeout:
             self._recover("timed out")
-            return self._error(
+            return self.error_reply(
                 "TimeoutError",
                 f"the cell ran longer than {self.timeout:g} s (cell_timeout) and was interrupted",
             )
         except ReplExited as e:
             if self._closing:
-                return self._error("ShutDown", "the kernel is shutting down")
+                return self.error_reply("ShutDown", "the kernel is shutting down")
             return self._restart_error(f"{e} while running this cell", ran=True)
         if self._error_lines is not None:  # an unterminated error block
             self._cell_errors.append("".join(self._error_lines))
@@ -323,7 +323,7 @@ class ReplKernel(Kernel):
             after = f"could not start a new one: {e}"
         if not ran:
             after += "; this cell was not run"
-        return self._error("ReplRestarted", f"{why}; {after}")
+        return self.error_reply("ReplRestarted", f"{why}; {after}")
 
     def _ok(self) -> dict[str, Any]:
         return {
@@ -333,8 +333,11 @@ class ReplKernel(Kernel):
             "user_expressions": {},
         }
 
-    def _error(self, ename: str, evalue: str, traceback: list[str] | None = None) -> dict[str, Any]:
-        """An error reply, also sent as an ``error`` message (spec, "Execution errors")."""
+    def error_reply(
+        self, ename: str, evalue: str, traceback: list[str] | None = None
+    ) -> dict[str, Any]:
+        """An execute error reply, also published as an ``error`` message (spec, "Execution
+        errors"); return it from :meth:`check_result` or :meth:`do_execute`."""
         traceback = traceback or [f"{ename}: {evalue}"]
         content = {"ename": ename, "evalue": evalue, "traceback": traceback}
         if not self._silent:
@@ -349,7 +352,7 @@ class ReplKernel(Kernel):
         name, sep, value = last.partition(": ")
         if not sep or not re.fullmatch(r"[\w.]+", name):
             name, value = "Error", last
-        return self._error(name, value, lines)
+        return self.error_reply(name, value, lines)
 
     # -- the rest of the protocol ------------------------------------------------------------
 

@@ -120,6 +120,8 @@ class ReplProcess:
             ) from None
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("TERM", "dumb")  # no colour codes or cursor tricks in the output
+        # GNU readline (sqlite3, python3 -i) would wrap each line in bracketed-paste escapes.
+        env.setdefault("INPUTRC", os.path.join(os.path.dirname(__file__), "inputrc"))
         try:
             self.proc = PtyProcess.spawn(
                 self.argv,

@@ -111,8 +111,24 @@ class BashKernel(ReplKernel):
     def check_result(self, statuses: list[int | None]) -> dict[str, Any] | None:
         status = statuses[-1] if statuses else None
         if self._status_errors and status:
-            return self._error("ExitStatus", f"the last command exited with status {status}")
+            return self.error_reply("ExitStatus", f"the last command exited with status {status}")
         return None
+
+    def do_is_complete(self, code: str) -> dict[str, Any]:
+        """bash's own parser, never running anything: ``bash -n`` reads the code; "unexpected
+        end of file" is where an interactive bash would show its continuation prompt."""
+        if code.rstrip("\n").endswith("\\"):
+            return {"status": "incomplete", "indent": ""}
+        try:
+            done = subprocess.run(
+                [self.repl_command[0], "-n"], input=code, capture_output=True, text=True, timeout=5
+            )
+        except (OSError, subprocess.SubprocessError):
+            return {"status": "unknown"}
+        err = done.stderr
+        if "unexpected end of file" in err or "unexpected EOF" in err or "here-document" in err:
+            return {"status": "incomplete", "indent": ""}
+        return {"status": "complete" if done.returncode == 0 else "invalid"}
 
     # -- rich output ------------------------------------------------------------------------------
 
