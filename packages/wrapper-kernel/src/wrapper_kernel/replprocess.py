@@ -149,10 +149,6 @@ class ReplProcess:
         except OSError:
             self.tty = ""
 
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
     def alive(self) -> bool:
         return self.proc is not None and self.proc.isalive()
 
@@ -161,14 +157,7 @@ class ReplProcess:
         proc = self.proc
         if proc is None:
             return
-        with contextlib.suppress(OSError):
-            pgid = os.tcgetpgrp(proc.fd)
-            if pgid > 0 and pgid != proc.pid:
-                os.killpg(pgid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            proc.kill(signal.SIGKILL)
+        self.terminate()
         with contextlib.suppress(Exception):
             proc.wait()
         # Close through ptyprocess's file object: closing the bare fd would leave that object
@@ -193,9 +182,14 @@ class ReplProcess:
         proc = self.proc
         if proc is None:
             return "was not started"
+        # The terminal reports end-of-file while the process is still exiting: give it a
+        # moment to become reapable.
+        deadline = time.monotonic() + 1.0
         with contextlib.suppress(Exception):
-            if proc.isalive():
-                return "stopped answering"
+            while proc.isalive():
+                if time.monotonic() > deadline:
+                    return "stopped answering"
+                time.sleep(0.005)
         if proc.signalstatus is not None:
             try:
                 sig = signal.Signals(proc.signalstatus).name
