@@ -173,9 +173,12 @@ class ReplProcess:
         if proc is None:
             return
         with contextlib.suppress(OSError):
-            os.killpg(os.tcgetpgrp(proc.fd), signal.SIGKILL)
+            pgid = os.tcgetpgrp(proc.fd)
+            # Never 0 or our own group: killpg(0) would kill the kernel and its launcher.
+            if pgid > 1 and pgid != os.getpgrp():
+                os.killpg(pgid, signal.SIGKILL)
         with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)  # the program leads its own session
 
     def exit_description(self) -> str:
         """How the program ended: ``exited with status 1``, ``was killed by SIGKILL``."""
@@ -224,7 +227,9 @@ class ReplProcess:
         except (ImportError, OSError, Exception):  # termios.error: fall back to the signal
             pass
         with contextlib.suppress(OSError):
-            os.killpg(os.tcgetpgrp(self.proc.fd), signal.SIGINT)
+            pgid = os.tcgetpgrp(self.proc.fd)
+            if pgid > 1 and pgid != os.getpgrp():
+                os.killpg(pgid, signal.SIGINT)
 
     # -- reading ----------------------------------------------------------------------------------
 
