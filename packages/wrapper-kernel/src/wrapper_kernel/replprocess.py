@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .ttywait import waiting_for_input
+from .ttywait import session_members, waiting_for_input
 
 __all__ = ["Prompt", "ReplExited", "ReplProcess", "ReplTimeout"]
 
@@ -52,9 +52,7 @@ class Prompt:
     @property
     def status(self) -> int | None:
         """The exit status a prompt reports (a regex group named ``status``), if any."""
-        if "status" not in self.match.re.groupindex:
-            return None
-        value = self.match.group("status")
+        value = self.match.groupdict().get("status")
         return int(value) if value and value.isdigit() else None
 
 
@@ -136,14 +134,12 @@ class ReplProcess:
         self._buf = ""
         self._decoder.reset()
         self._cr = False
-        try:
+        with contextlib.suppress(Exception):  # termios.error: harmless, "\r\n" is undone too
             import termios
 
             attrs = termios.tcgetattr(self.proc.fd)
-            attrs[1] &= ~termios.ONLCR  # "\n" stays "\n" (no "\r\n" to undo)
+            attrs[1] &= ~termios.ONLCR  # "\n" stays "\n"
             termios.tcsetattr(self.proc.fd, termios.TCSANOW, attrs)
-        except (ImportError, OSError, Exception):  # termios.error; harmless if it fails
-            pass
         try:
             self.tty = os.readlink(f"/proc/{self.proc.pid}/fd/0")
         except OSError:
@@ -179,6 +175,9 @@ class ReplProcess:
                 os.killpg(pgid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)  # the program leads its own session
+        for pid in session_members(proc.pid):  # jobs in other groups of its session
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
     def exit_description(self) -> str:
         """How the program ended: ``exited with status 1``, ``was killed by SIGKILL``."""
@@ -343,6 +342,9 @@ class ReplProcess:
             now = time.monotonic()
             if now < next_check or self._find_prompt() is not None:
                 continue
+            if not self.proc.isalive():
+                # Dead, though a child of it may still hold the terminal open (no EOF yet).
+                raise ReplExited(f"{self.name} {self.exit_description()}")
             # Quiet: is the program asking something? Cheap checks first, a /proc scan less
             # often (0.05, 0.15, 0.35, 0.75 s, then every second of quiet).
             input_checks += 1

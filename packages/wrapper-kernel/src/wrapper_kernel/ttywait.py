@@ -26,7 +26,7 @@ import os
 import platform
 import struct
 
-__all__ = ["waiting_for_input"]
+__all__ = ["session_members", "waiting_for_input"]
 
 # System call numbers by machine (asm/unistd.h): read, readv, and the waits readline uses.
 _SYSCALLS: dict[str, dict[str, int]] = {
@@ -78,8 +78,9 @@ def _blocked_on_tty(pid: int, tty: str) -> bool | None:
     return all(fd < 0 or _fd_is(pid, fd, tty) for fd in fds)
 
 
-def _group_members(pgid: int) -> list[int]:
-    """The processes of process group ``pgid`` (its leader first, when alive)."""
+def _group_members(pgid: int, field: int = 2) -> list[int]:
+    """The processes of process group ``pgid`` (its leader first, when alive); with
+    ``field=3``, of session ``pgid``."""
     members = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -88,12 +89,20 @@ def _group_members(pgid: int) -> list[int]:
             with open(f"/proc/{entry}/stat", "rb") as f:
                 stat = f.read()
             # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after ")".
-            if int(stat[stat.rindex(b")") + 1 :].split()[2]) == pgid:
+            if int(stat[stat.rindex(b")") + 1 :].split()[field]) == pgid:
                 members.append(int(entry))
         except (OSError, ValueError, IndexError):
             continue
     members.sort(key=lambda pid: pid != pgid)
     return members
+
+
+def session_members(sid: int) -> list[int]:
+    """The processes of session ``sid`` (Linux; empty elsewhere): what a dead REPL left
+    holding its terminal."""
+    if not os.path.isdir("/proc/self"):
+        return []
+    return _group_members(sid, field=3)
 
 
 def _typed_ahead(tty: str) -> bool:
