@@ -26,7 +26,6 @@ import select
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .ttywait import session_members, waiting_for_input
@@ -42,12 +41,13 @@ class ReplTimeout(Exception):
     """The program did not show its prompt within the time allowed."""
 
 
-@dataclass
 class Prompt:
     """A prompt the program printed: ``kind`` is ``"ps1"`` or ``"ps2"``."""
 
-    kind: str
-    match: re.Match[str]
+    __slots__ = ("kind", "match")
+
+    def __init__(self, kind: str, match: re.Match[str]) -> None:
+        self.kind, self.match = kind, match
 
     @property
     def status(self) -> int | None:
@@ -391,7 +391,7 @@ class ReplProcess:
         self.send(line + "\n")
         return self.wait_prompt(on_output, on_input, deadline)
 
-    def settle(self, on_output: OutputFn, quiet: float = 0.05, limit: float = 0.5) -> None:
+    def settle(self, on_output: OutputFn, quiet: float = 0.01, limit: float = 0.5) -> None:
         """After an interrupt: wait until the program is quiet, dropping extra prompts."""
         end = time.monotonic() + limit
         with contextlib.suppress(ReplExited):

@@ -23,7 +23,6 @@ allowed), :func:`waiting_for_input` returns ``None`` and the caller falls back o
 from __future__ import annotations
 
 import os
-import platform
 import struct
 
 __all__ = ["session_members", "waiting_for_input"]
@@ -33,7 +32,7 @@ _SYSCALLS: dict[str, dict[str, int]] = {
     "x86_64": {"read": 0, "readv": 19, "poll": 7, "select": 23, "pselect6": 270, "ppoll": 271},
     "aarch64": {"read": 63, "readv": 65, "pselect6": 72, "ppoll": 73},
 }
-_NUMBERS = _SYSCALLS.get(platform.machine(), {})
+_NUMBERS = _SYSCALLS.get(os.uname().machine if hasattr(os, "uname") else "", {})
 _BY_NUMBER = {number: name for name, number in _NUMBERS.items()}
 
 

@@ -17,11 +17,9 @@ It reads ``~/.bashrc`` as an interactive bash does, then sets its own prompts.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import re
-import subprocess
 from typing import Any
 
 from wrapper_kernel.repl import ReplKernel
@@ -53,6 +51,8 @@ _WORD_BREAK = re.compile(r"[\t \n;|&()=\"'<>]")
 
 
 def _bash_version() -> str:
+    import subprocess  # here, not at start-up
+
     try:
         out = subprocess.run(
             ["bash", "-c", "echo $BASH_VERSION"], capture_output=True, text=True, timeout=5
@@ -117,6 +117,8 @@ class BashKernel(ReplKernel):
     def do_is_complete(self, code: str) -> dict[str, Any]:
         """bash's own parser, never running anything: ``bash -n`` reads the code; "unexpected
         end of file" is where an interactive bash would show its continuation prompt."""
+        import subprocess
+
         if code.rstrip("\n").endswith("\\"):
             return {"status": "incomplete", "indent": ""}
         try:
@@ -175,6 +177,8 @@ class BashKernel(ReplKernel):
                 "stderr",
             )
             return
+        import base64
+
         self.display(
             {mime: base64.b64encode(data).decode("ascii"), "text/plain": f"<{mime} image>"}
         )
