@@ -8,12 +8,16 @@ kernelspec; the test plays JupyterLab's widget manager: it reads ``comm_open`` a
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from jupyter_client.manager import KernelManager
+
+from .conftest import RawKernel
+from .repl_helpers import readme_example
 
 
 @pytest.fixture
@@ -30,7 +34,7 @@ def kc(jupyter_dirs) -> Iterator[Any]:
         km.shutdown_kernel(now=True)
 
 
-def iopub_for(kc: Any, msg_id: str, timeout: float = 20.0) -> list[dict[str, Any]]:
+def iopub_for(kc: Any, msg_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
     """IOPub messages whose parent is ``msg_id``, up to its ``idle``."""
     out = []
     deadline = time.monotonic() + timeout
@@ -43,10 +47,19 @@ def iopub_for(kc: Any, msg_id: str, timeout: float = 20.0) -> list[dict[str, Any
             return out
 
 
+def shell_reply(kc: Any, msg_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The shell reply to ``msg_id``; others are skipped (wait_for_ready may have sent more
+    than one kernel_info_request on a busy machine, and their replies come late)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply
+
+
 def execute(kc: Any, code: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     msg_id = kc.execute(code)
-    reply = kc.get_shell_msg(timeout=20)
-    assert reply["parent_header"]["msg_id"] == msg_id
+    reply = shell_reply(kc, msg_id)
     return reply["content"], iopub_for(kc, msg_id)
 
 
@@ -62,9 +75,7 @@ def frontend_send(kc: Any, msg_type: str, content: dict[str, Any], **kw: Any) ->
 
 
 def comm_info(kc: Any, target_name: str | None = None) -> dict[str, Any]:
-    msg_id = kc.comm_info(target_name)
-    reply = kc.get_shell_msg(timeout=20)
-    assert reply["parent_header"]["msg_id"] == msg_id
+    reply = shell_reply(kc, kc.comm_info(target_name))
     assert reply["content"]["status"] == "ok"
     return reply["content"]["comms"]
 
@@ -207,9 +218,29 @@ def test_kernel_opened_comm_and_honest_kernel_info(kc):
     assert list(comm_info(kc, "my.frontend.target").values()) == [
         {"target_name": "my.frontend.target"}
     ]
-    msg_id = kc.kernel_info()
-    info = kc.get_shell_msg(timeout=20)
-    assert info["parent_header"]["msg_id"] == msg_id
+    info = shell_reply(kc, kc.kernel_info())
     # Comms are part of the protocol, not a feature flag: nothing new is advertised.
     assert info["content"]["supported_features"] == []
     assert info["content"]["debugger"] is False
+
+
+def test_readme_comm_example(tmp_path):
+    """The README's counter kernel, extracted and run: a frontend opens its comm and counts."""
+    script = tmp_path / "counter.py"
+    script.write_text(readme_example("comms"))
+    k = RawKernel([sys.executable, str(script)], tmp_path)
+    try:
+        k.wait_ready()
+        opened = k.send("shell", "comm_open", {"comm_id": "n1", "target_name": "counter"})
+        assert not [m for m in k.iopub_until_idle(opened) if m.msg_type == "comm_close"]
+        counts = []
+        for add in (2, 3):
+            msg = k.send("shell", "comm_msg", {"comm_id": "n1", "data": {"add": add}})
+            counts += [
+                m.content["data"] for m in k.iopub_until_idle(msg) if m.msg_type == "comm_msg"
+            ]
+        assert counts == [{"count": 2}, {"count": 5}]
+        info = k.reply("shell", k.send("shell", "comm_info_request", {}))
+        assert info.content["comms"] == {"n1": {"target_name": "counter"}}
+    finally:
+        k.close()

@@ -406,3 +406,23 @@ def test_python_repl_kernel_streams_asks_and_recovers(kernel, tmp_path):
     k.iopub_until_idle(msg)
     reply, iopub = run(k, "print('alive', x)")
     assert reply["status"] == "ok" and streams(iopub) == "alive typed\n"
+
+
+def test_cell_timeout_covers_an_unanswered_question(kernel):
+    """A frontend that never answers input_request does not hold the cell past its timeout."""
+    k = kernel(WRAPPER_KERNEL_CELL_TIMEOUT="2")
+    msg = k.send("shell", "execute_request", {"code": "read x", "allow_stdin": True})
+    assert k.recv("stdin", timeout=20).msg_type == "input_request"  # and never answered
+    reply = k.reply("shell", msg, timeout=30)
+    assert reply.content["ename"] == "TimeoutError"
+    k.iopub_until_idle(msg)
+    reply, iopub = run(k, "echo after")
+    assert reply["status"] == "ok" and streams(iopub) == "after\n"
+
+
+def test_a_killed_kernel_takes_bash_with_it(kernel):
+    k = kernel()
+    pid = bash_pid(k)
+    k.proc.kill()
+    k.proc.wait(timeout=10)
+    assert pid_gone(pid)  # the pty's master closed: bash got SIGHUP

@@ -84,6 +84,8 @@ class ReplKernel(Kernel):
         self._cell_errors: list[str] = []
         self._silent = False
         self._note: str | None = None  # why the program was restarted (reported once)
+        self._deadline: float | None = None  # the running cell's (cell_timeout)
+        self._input_timed_out = False
         timeout = os.environ.get(TIMEOUT_ENV, "").strip()
         self.timeout: float | None = self.cell_timeout
         if timeout:
@@ -215,7 +217,23 @@ class ReplKernel(Kernel):
                 "stderr",
             )
             return None
-        return self.getpass(prompt) if password else self.raw_input(prompt)
+        deadline, server = self._deadline, self._server
+        if deadline is None or server is None:
+            return self.getpass(prompt) if password else self.raw_input(prompt)
+        # The frontend may never answer: at the cell's deadline, interrupt the wait.
+        import threading
+
+        def expire() -> None:
+            self._input_timed_out = True
+            server.interrupt()
+
+        timer = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            return self.getpass(prompt) if password else self.raw_input(prompt)
+        finally:
+            timer.cancel()
 
     # -- cells ----------------------------------------------------------------------------------
 
@@ -249,6 +267,7 @@ class ReplKernel(Kernel):
         if not code.strip():
             return self._ok()
         deadline = time.monotonic() + self.timeout if self.timeout else None
+        self._deadline, self._input_timed_out = deadline, False
         statuses: list[int | None] = []
         try:
             self._ensure_ready()
@@ -265,8 +284,14 @@ class ReplKernel(Kernel):
                     f"the cell is incomplete: {self.repl.name} is waiting for more lines",
                 )
         except KeyboardInterrupt:
-            self._recover("interrupted")
-            return self.error_reply("KeyboardInterrupt", "interrupted")
+            if not self._input_timed_out:
+                self._recover("interrupted")
+                return self.error_reply("KeyboardInterrupt", "interrupted")
+            self._recover("timed out")  # waiting for the frontend's answer: see _input
+            return self.error_reply(
+                "TimeoutError",
+                f"the cell ran longer than {self.timeout:g} s (cell_timeout) and was interrupted",
+            )
         except ReplTimeout:
             self._recover("timed out")
             return self.error_reply(
