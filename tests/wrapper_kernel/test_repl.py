@@ -426,3 +426,16 @@ def test_a_killed_kernel_takes_bash_with_it(kernel):
     k.proc.kill()
     k.proc.wait(timeout=10)
     assert pid_gone(pid)  # the pty's master closed: bash got SIGHUP
+
+
+def test_progress_bar_frames_stream_without_newlines(kernel, tmp_path):
+    """Carriage-return frames are output as they come, though no line ever ends."""
+    k = kernel()
+    go = tmp_path / "go"
+    code = f"printf 'step 1\\r'; while [ ! -e {go} ]; do sleep 0.02; done; printf 'step 2\\r'"
+    msg = k.send("shell", "execute_request", {"code": code, "silent": False})
+    wait_stream(k, msg, "step 1")
+    go.touch()
+    rest = streams(k.iopub_until_idle(msg))
+    assert "step 2" in rest
+    assert k.reply("shell", msg).content["status"] == "ok"

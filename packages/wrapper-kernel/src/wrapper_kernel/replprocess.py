@@ -12,8 +12,7 @@ question) once the program has been quiet for ``partial_delay``. When the progra
 and blocked reading the terminal (see :mod:`wrapper_kernel.ttywait`) the pending partial line
 is taken as its question and the caller is asked for the answer.
 
-Uses ``ptyprocess`` (part of pexpect: ``pip install 'wrapper-kernel[repl]'``), imported when
-the first program starts.
+Uses ``ptyprocess`` (pexpect's: ``pip install 'wrapper-kernel[repl]'``), imported at start().
 """
 
 from __future__ import annotations
@@ -65,8 +64,7 @@ _PASSWORD = re.compile(r"pass(word|phrase)|\bPIN\b", re.IGNORECASE)
 
 
 def _restore_signals() -> None:
-    """In the child before exec: default SIGINT and SIGPIPE (Python ignores SIGPIPE, and an
-    ignored signal stays ignored across exec: ``yes | head`` would never end)."""
+    """In the child: default SIGINT/SIGPIPE (an ignored SIGPIPE would outlive exec)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
@@ -213,8 +211,7 @@ class ReplProcess:
             data = data[n:]
 
     def send_interrupt(self) -> None:
-        """Ctrl-C as typed: the terminal sends SIGINT to its foreground command and drops
-        typed-ahead input; if the program turned that off, SIGINT goes to the group itself."""
+        """Ctrl-C as typed (SIGINT to the foreground command; typed-ahead input dropped)."""
         try:
             import termios
 
@@ -320,7 +317,10 @@ class ReplProcess:
                     on_output(text)
                 return prompt
             now = time.monotonic()
-            newline = self._buf.rfind("\n") + 1
+            # Complete lines, and progress bars' frames ("\r"); a huge partial line in parts.
+            newline = max(self._buf.rfind("\n"), self._buf.rfind("\r")) + 1
+            if len(self._buf) - newline > 65536:
+                newline = len(self._buf) - len(self.marker)
             if newline and now - last_flush >= self.stream_interval:
                 # Complete lines: at once, unless the last hand-over was a moment ago.
                 text, self._buf = self._buf[:newline], self._buf[newline:]
