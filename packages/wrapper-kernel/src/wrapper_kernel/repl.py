@@ -177,7 +177,11 @@ class ReplKernel(Kernel):
         self._ensure_ready()
         assert self.repl is not None
         out: list[str] = []
-        self.repl.run(command, out.append, None, time.monotonic() + timeout)
+        try:
+            self.repl.run(command, out.append, None, time.monotonic() + timeout)
+        except ReplTimeout:
+            self._recover("timed out")  # the program must be at its prompt for the next cell
+            raise
         return "".join(out)
 
     # -- output ---------------------------------------------------------------------------------
