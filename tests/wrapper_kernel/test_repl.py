@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -171,7 +172,9 @@ def test_partial_lines_and_pipes(kernel):
 def test_display_helpers_show_images_and_html(kernel, tmp_path):
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
     (tmp_path / "x.png").write_bytes(png)
-    k = kernel()
+    tmpdir = tmp_path / "tmp"  # the helpers' temporary files: ours only
+    tmpdir.mkdir()
+    k = kernel(TMPDIR=str(tmpdir))
     reply, iopub = run(k, f"echo before; cat {tmp_path / 'x.png'} | display; echo after")
     assert reply["status"] == "ok"
     kinds = [m.msg_type for m in iopub if m.msg_type in ("stream", "display_data")]
@@ -186,8 +189,7 @@ def test_display_helpers_show_images_and_html(kernel, tmp_path):
     reply, iopub = run(k, "echo 'not an image' | display")
     assert "not a PNG" in streams(iopub)
     # The helpers' temporary files are removed once shown.
-    reply, iopub = run(k, 'ls "${TMPDIR:-/tmp}" | grep -c "^wrapper-bash\\." || true')
-    assert streams(iopub).strip() == "0"
+    assert list(tmpdir.iterdir()) == []
 
 
 # -- interrupts, exits, crashes, timeouts ---------------------------------------------------------
@@ -198,17 +200,15 @@ def test_interrupt_sleep_then_echo_works_at_once(kernel, how):
     k = kernel()
     msg = k.send("shell", "execute_request", {"code": "echo started; sleep 30", "silent": False})
     wait_stream(k, msg, "started")
-    t0 = time.monotonic()
     if how == "signal":
         k.proc.send_signal(signal.SIGINT)
     else:
         k.reply("control", k.send("control", "interrupt_request"))
+    # Within 20 s, so not by the sleep's own end (30 s).
     reply = k.reply("shell", msg, timeout=20)
-    waited = time.monotonic() - t0
     assert reply.content["status"] == "error"
     assert reply.content["ename"] == "KeyboardInterrupt"
     k.iopub_until_idle(msg)
-    assert waited < 25  # not the 30 s of the sleep (a bound, not a timing test)
     reply, iopub = run(k, "echo ok")
     assert reply["status"] == "ok" and streams(iopub) == "ok\n"
     assert k.proc.poll() is None
@@ -439,3 +439,39 @@ def test_progress_bar_frames_stream_without_newlines(kernel, tmp_path):
     rest = streams(k.iopub_until_idle(msg))
     assert "step 2" in rest
     assert k.reply("shell", msg).content["status"] == "ok"
+
+
+SQLITE_KERNEL = """
+import sqlite3
+from wrapper_kernel.repl import ReplKernel
+
+class SqliteKernel(ReplKernel):
+    implementation = "sqlite-repl"
+    language = "sql"
+    repl_command = ["sqlite3", "-interactive"]
+    prompt_change = ".prompt '{ps1}' '{ps2}'"
+
+    def do_is_complete(self, code):
+        done = sqlite3.complete_statement(code)
+        return {"status": "complete"} if done else {"status": "incomplete", "indent": ""}
+
+if __name__ == "__main__":
+    SqliteKernel.launch_instance()
+"""
+
+
+@pytest.mark.skipif(
+    not shutil.which("sqlite3"), reason="the sqlite3 program is not installed (README's note)"
+)
+def test_readme_sqlite3_note(kernel, tmp_path):
+    """The README's sqlite3 recipe works as written: multi-line statements, clean output."""
+    script = tmp_path / "sqlitekernel.py"
+    script.write_text(SQLITE_KERNEL)
+    k = kernel([sys.executable, str(script)])
+    run(k, "create table t(x);")
+    reply, _ = run(k, "insert into t values (1),\n(2);")
+    assert reply["status"] == "ok"
+    reply, iopub = run(k, "select sum(x) from t;")
+    assert streams(iopub) == "3\n"
+    msg = k.send("shell", "is_complete_request", {"code": "select 1"})
+    assert k.reply("shell", msg).content["status"] == "incomplete"
