@@ -87,7 +87,7 @@ class BashKernel(ReplKernel):
     ps2 = r"{marker}\[\]+"
     ps1_regex = r"{marker}(?P<status>\d+)>"
     ps2_regex = r"{marker}\+"
-    prompt_change = "PS1='{ps1}' PS2='{ps2}' PS0=''; unset PROMPT_COMMAND"
+    prompt_change = "shopt -s promptvars; PS1='{ps1}' PS2='{ps2}' PS0=''; unset PROMPT_COMMAND"
     init_commands = (
         "export PAGER=cat GIT_PAGER=cat MANPAGER=cat; HISTFILE=",
         _HELPERS.strip(),
