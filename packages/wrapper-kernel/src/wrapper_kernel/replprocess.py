@@ -1,17 +1,11 @@
 """A program with a prompt (bash, ``python3 -i``, sqlite3) run in a pseudo-terminal.
 
-:class:`ReplProcess` types one line at a time, reads what the program prints while it works,
-and knows the program is done with a line when its prompt comes back: the primary prompt
-(``PS1``: ready for a new command) or the continuation prompt (``PS2``: the command needs more
-lines). Prompts are made unique (a random marker) where the program lets us set them, so
-output that merely looks like a prompt is not mistaken for one.
-
-Output is handed on while the command runs: complete lines as soon as they arrive (batched to
-at most one hand-over per ``stream_interval`` in a flood), a partial line (a progress bar, a
-question) once the program has been quiet for ``partial_delay``. When the program is quiet
-and blocked reading the terminal (see :mod:`wrapper_kernel.ttywait`) the pending partial line
-is taken as its question and the caller is asked for the answer.
-
+:class:`ReplProcess` types one line at a time and knows the program is done with it when a
+prompt comes back: primary (``PS1``: ready) or continuation (``PS2``: more lines needed).
+Prompts carry a random marker where the program lets us set them. Output is handed on while
+the command runs: complete lines at once (at most one hand-over per ``stream_interval`` in a
+flood), a partial line after ``partial_delay`` of quiet, or, if the program is then blocked
+reading the terminal (:mod:`wrapper_kernel.ttywait`), as the question the caller answers.
 Uses ``ptyprocess`` (pexpect's: ``pip install 'wrapper-kernel[repl]'``), imported at start().
 """
 
@@ -55,8 +49,7 @@ class Prompt:
         return int(value) if value and value.isdigit() else None
 
 
-#: ``on_output(text)``: hand text to the frontend. ``on_input(prompt, password)``: the answer
-#: to a question the program asks, or None to send end-of-file.
+#: on_output(text) hands text over; on_input(prompt, password) answers (None: end-of-file).
 OutputFn = Callable[[str], None]
 InputFn = Callable[[str, bool], "str | None"]
 
@@ -265,8 +258,7 @@ class ReplProcess:
                 best = Prompt(kind, m)
         return best
 
-    def _hold_from(self, text: str) -> int:
-        """Where the part of ``text`` that may be a prompt or marker begins (``len`` if none)."""
+    def _hold_from(self, text: str) -> int:  # where a possible prompt/marker begins
         marker = self.marker
         if not marker:
             return len(text)
@@ -279,8 +271,8 @@ class ReplProcess:
         return len(text)
 
     def drain(self, on_output: OutputFn) -> None:
-        """Hand over output already waiting (a background job's) and drop stray prompts
-        (an interrupt that raced a prompt makes the program print one more)."""
+        """Hand over waiting output (a background job's); drop stray prompts (from a Ctrl-C
+        that raced a prompt)."""
         with contextlib.suppress(ReplExited):
             while self._read(0):
                 pass
@@ -392,9 +384,17 @@ class ReplProcess:
         return self.wait_prompt(on_output, on_input, deadline)
 
     def settle(self, on_output: OutputFn, quiet: float = 0.01, limit: float = 0.5) -> None:
-        """After an interrupt: wait until the program is quiet, dropping extra prompts."""
+        """After an interrupt: wait until the program is quiet, dropping extra prompts. Quiet
+        is sure at once when it is blocked reading the terminal with no output pending: a
+        second prompt would have been printed before that read."""
         end = time.monotonic() + limit
         with contextlib.suppress(ReplExited):
-            while time.monotonic() < end and self._read(quiet):
-                pass
+            while time.monotonic() < end:
+                if self._read(0):
+                    continue
+                if self.tty and waiting_for_input(self.proc.fd, self.tty, self.proc.pid, False):
+                    if not self._read(0):
+                        break
+                elif not self._read(quiet):
+                    break
         self.drain(on_output)
