@@ -469,7 +469,9 @@ def test_startup_imports_with_importtime(tmp_path, module):
     assert "zmq" in modules and "wrapper_kernel.kernelbase" in modules, k.stderr[-2000:]
     tops = {m.split(".")[0] for m in modules}
     heavy = {"IPython", "ipykernel", "jsonschema", "pluggy", "traitlets", "tornado", "numpy"}
+    heavy |= {"pexpect", "ptyprocess", "comm", "ipywidgets"}  # REPL and comm support: on use
     assert not heavy & tops, sorted(heavy & tops)
+    assert not {"wrapper_kernel.repl", "wrapper_kernel.comms"} & modules
     assert "zmq.asyncio" not in modules
 
 

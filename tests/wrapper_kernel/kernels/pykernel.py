@@ -2,7 +2,8 @@
 
 It exercises every part of the base class a real kernel uses: captured stdout/stderr,
 execute_result, display_data, clear_output, the pager payload, completion, inspection,
-is_complete, history (tail/range/search), stdin (input()), interrupts and async methods.
+is_complete, history (tail/range/search), stdin (input()), interrupts and async methods,
+and comms (``display(widget)`` of ipywidgets, through the base's comm manager).
 Run as a script: ``python pykernel.py -f CONNECTION_FILE``.
 """
 
@@ -41,10 +42,10 @@ class PyKernel(Kernel):
             "asyncio": asyncio,
         }
 
-    def _display(self, bundle: Any) -> None:
-        if not isinstance(bundle, dict):
-            bundle = {"text/plain": repr(bundle)}
-        self.display(bundle)
+    def _display(self, obj: Any) -> None:
+        # A dict is a mime bundle; anything else by its rich repr (an ipywidgets widget: its
+        # view), as IPython's display() does.
+        self.display_object(obj)
 
     def do_execute(
         self, code, silent, store_history=True, user_expressions=None, allow_stdin=False

@@ -27,6 +27,7 @@ from .stderr import warn as _warn
 if TYPE_CHECKING:  # pragma: no cover
     import asyncio
 
+    from .comms import CommManager
     from .interface import IOPubChannel, ServerHandle
 
 __all__ = ["Dispatcher"]
@@ -56,6 +57,8 @@ class Dispatcher:
     _payloads: list[dict[str, Any]]
     _loops: dict[int, asyncio.AbstractEventLoop]
     _kernel_info: dict[str, Any] | None
+    _comm_manager: CommManager | None
+    comm_manager: CommManager
 
     # -- the RequestHandler interface (called by the server) -----------------------------------
 
@@ -67,6 +70,10 @@ class Dispatcher:
         self.stdin_socket = server.stdin_socket
         self.shell_socket = server.shell_socket
         self.control_socket = server.control_socket
+        # From now on `comm.create_comm()` opens comms of this kernel (imports nothing yet).
+        from .commhook import install
+
+        install(self)  # type: ignore[arg-type]
 
     def _starting(self) -> None:
         # Spec ("Kernel status"): `starting` once, before the first request.
@@ -194,7 +201,11 @@ class Dispatcher:
             self._comm_message(msg)
             return
         if msg_type == "comm_info_request":
-            self._reply(socket, msg, {"status": "ok", "comms": {}})
+            # Spec ("Comm info"): the open comms, those of target_name if given.
+            manager = self._comm_manager
+            target = c.get("target_name")
+            comms = manager.info(target if isinstance(target, str) else None) if manager else {}
+            self._reply(socket, msg, {"status": "ok", "comms": comms})
             return
         call: Callable[[], Any]
         if msg_type == "complete_request":
@@ -235,11 +246,9 @@ class Dispatcher:
         self._reply(socket, msg, reply)
 
     def _comm_message(self, msg: Message) -> None:
-        # We host no comm targets: per spec ("Opening a Comm") an unknown target_name is
-        # answered with comm_close so the frontend does not wait on a comm that will not exist.
-        if msg.msg_type == "comm_open":
-            comm_id = msg.content.get("comm_id", "")
-            self._publish("comm_close", {"comm_id": comm_id, "data": {}})
+        # Spec ("Custom Messages"): comm_open/comm_msg/comm_close go to the comm manager; a
+        # comm_open to a target nobody registered is answered with comm_close.
+        self.comm_manager.handle(msg)
 
     def _shutdown_request(self, msg: Message, socket: Any) -> None:
         restart = bool(msg.content.get("restart", False))

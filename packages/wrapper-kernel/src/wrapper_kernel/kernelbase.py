@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from kernel_mgmt.protocol import Message, Session
 
+    from .comms import CommManager
     from .interface import ServerHandle
 
 __all__ = ["Kernel", "OutStream", "StdinNotImplementedError", "set_launcher"]
@@ -109,6 +110,7 @@ class Kernel(Dispatcher):
         self._warned: set[str] = set()
         self._kernel_info: dict[str, Any] | None = None
         self._log: logging.Logger | None = None
+        self._comm_manager: CommManager | None = None
 
     def _kernel_info_content(self) -> dict[str, Any]:
         """The ``kernel_info_reply`` content, from the class attributes above (cached)."""
@@ -299,6 +301,27 @@ class Kernel(Dispatcher):
         content: dict[str, Any] = {"data": dict(data), "metadata": dict(metadata or {})}
         content["transient"] = {"display_id": display_id} if display_id else {}
         self._publish("update_display_data" if update else "display_data", content)
+
+    def display_object(
+        self, obj: Any, *, display_id: str | None = None, update: bool = False
+    ) -> None:
+        """Show a Python object by its rich representation (``_repr_mimebundle_``,
+        ``_repr_html_``, ... as IPython's ``display()``; an ipywidgets widget shows its
+        view); a dict is taken as a ready mime bundle."""
+        from .mimebundle import mime_bundle
+
+        data, metadata = mime_bundle(obj)
+        self.display(data, metadata, display_id=display_id, update=update)
+
+    @property
+    def comm_manager(self) -> CommManager:
+        """This kernel's comms and comm targets (:mod:`wrapper_kernel.comms`; created on
+        first use). ``comm.get_comm_manager()`` returns it while the kernel runs."""
+        if self._comm_manager is None:
+            from .comms import CommManager
+
+            self._comm_manager = CommManager(self)
+        return self._comm_manager
 
     def execute_result(
         self, data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None
