@@ -170,12 +170,17 @@ def pid_gone(pid: int) -> bool:
 
 
 async def execute(client: Any, code: str, timeout: float = 60) -> tuple[dict[str, Any], str]:
-    """Run ``code`` on a jupyter_client async client; ``(execute_reply content, stdout)``."""
+    """Run ``code`` on a jupyter_client async client.
+
+    :returns: ``(execute_reply content, stdout and the text of any execute_result)``.
+    """
     out: list[str] = []
 
     def on_output(msg: dict[str, Any]) -> None:
         if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
             out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "execute_result":
+            out.append(msg["content"]["data"]["text/plain"] + "\n")
 
     reply = await client.execute_interactive(code, timeout=timeout, output_hook=on_output)
     return reply["content"], "".join(out)
