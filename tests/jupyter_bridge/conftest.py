@@ -117,8 +117,8 @@ class World:
         (self.home / ".conda").mkdir()
 
     def env(self) -> dict[str, str]:
-        """The environment for a subprocess that lives in this world."""
-        env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+        """The environment for a subprocess (the ``world`` fixture has isolated os.environ)."""
+        env = dict(os.environ)
         env.update(self.variables())
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         return env

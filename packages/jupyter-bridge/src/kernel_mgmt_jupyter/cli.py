@@ -69,7 +69,9 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     from .sync import kernels_dir, sync
 
     if args.prefix:
-        flag = f"--prefix {args.prefix}"
+        import shlex
+
+        flag = f"--prefix {shlex.quote(args.prefix)}"
     elif args.sys_prefix:
         flag = "--sys-prefix"
     else:

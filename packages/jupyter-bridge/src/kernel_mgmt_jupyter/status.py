@@ -53,7 +53,8 @@ def _server_view() -> dict[str, Any]:
         view.update(
             active=False,
             reason=f"the jupyter_server extension {EXTENSION} is disabled "
-            f"(`jupyter server extension enable {EXTENSION}` turns it on)",
+            f"(ServerApp.jpserver_extensions sets {EXTENSION!r} to false in one of "
+            f"{', '.join(paths)})",
         )
     else:
         view.update(active=True, reason="")
