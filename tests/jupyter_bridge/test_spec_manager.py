@@ -247,3 +247,15 @@ async def test_a_synced_folder_is_not_listed_twice(world: World, with_conda: Pat
     )
     gone = (await ksm.get_all_specs())["conda__gone-python3"]
     assert _type_id(gone) == "conda/gone-python3"
+
+
+async def test_aliases_can_be_listed_for_jupyterlab(world: World, with_conda: Path) -> None:
+    from jupyter_server.serverapp import ServerApp
+
+    assert "conda-env-ml-py" not in await KernelFinderSpecManager().get_all_specs()
+    ksm = KernelFinderSpecManager(list_aliases=True, parent=ServerApp(base_url="/"))
+    specs = await ksm.get_all_specs()
+    alias = specs["conda-env-ml-py"]
+    assert alias["name"] == "conda-env-ml-py"
+    assert alias["spec"] == specs["conda__ml-python3"]["spec"]
+    assert _type_id(alias) == "conda/ml-python3"
