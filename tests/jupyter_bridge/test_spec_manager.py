@@ -259,3 +259,17 @@ async def test_aliases_can_be_listed_for_jupyterlab(world: World, with_conda: Pa
     assert alias["name"] == "conda-env-ml-py"
     assert alias["spec"] == specs["conda__ml-python3"]["spec"]
     assert _type_id(alias) == "conda/ml-python3"
+
+
+async def test_a_bad_kernel_mgmt_config_falls_back_to_the_folders(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = world.tmp / "config.toml"
+    bad.write_text("[providers\nthis is not toml")
+    monkeypatch.setenv("KERNEL_MGMT_CONFIG", str(bad))
+    write_spec(world.kernels, "k1", ipykernel_spec())
+    ksm = KernelFinderSpecManager()
+    specs = await ksm.get_all_specs()
+    assert "k1" in specs and "python3" in specs  # what jupyter_client lists by itself
+    assert ksm.get_kernel_spec("k1").display_name == "Python 3"
+    assert str(bad) in caplog.text and "only kernelspec folders" in caplog.text

@@ -62,6 +62,17 @@ class KernelFinderSpecManager(KernelSpecManager):
         super().__init__(**kwargs)
         self._table = Table()
         self._table_lock = threading.Lock()
+        self._config_error: str | None = None
+
+    def _broken_config(self, error: Exception) -> None:
+        """kernel_mgmt's config file is bad: say so (once); callers fall back to folders."""
+        message = str(error)
+        if message != self._config_error:
+            self._config_error = message
+            self.log.error(
+                "kernel_mgmt_jupyter: %s; only kernelspec folders are listed until it is fixed",
+                message,
+            )
 
     # -- listing ----------------------------------------------------------------------------
 
@@ -126,17 +137,35 @@ class KernelFinderSpecManager(KernelSpecManager):
         Under jupyter_server (whose ``base_url`` the parent app has) each value is also the
         REST model (``name``, ``resources``).
         """
-        table = await self.refresh_async()
+        from kernel_mgmt.config import ConfigError
+
+        try:
+            table = await self.refresh_async()
+        except ConfigError as e:
+            self._broken_config(e)
+            return super().get_all_specs()
         base_url = getattr(self.parent, "base_url", None)
         return self._models(table, base_url if isinstance(base_url, str) else None)
 
     def get_all_specs_sync(self) -> dict[str, Any]:
         """:meth:`get_all_specs` for synchronous callers (blocks while providers run)."""
-        return self._models(self.refresh(), None)
+        from kernel_mgmt.config import ConfigError
+
+        try:
+            return self._models(self.refresh(), None)
+        except ConfigError as e:
+            self._broken_config(e)
+            return super().get_all_specs()
 
     def find_kernel_specs(self) -> dict[str, str]:
         """``{name: resource_dir}`` for every kernel type (synchronous; lists now)."""
-        table = self.refresh()
+        from kernel_mgmt.config import ConfigError
+
+        try:
+            table = self.refresh()
+        except ConfigError as e:
+            self._broken_config(e)
+            return super().find_kernel_specs()
         return {n: e.resource_dir for n, e in table.entries.items() if self._allowed(n)}
 
     # -- one kernel -------------------------------------------------------------------------
@@ -155,7 +184,13 @@ class KernelFinderSpecManager(KernelSpecManager):
 
         :raises jupyter_client.kernelspec.NoSuchKernel: no kernel type answers to it.
         """
-        entry = self.entry(kernel_name)
+        from kernel_mgmt.config import ConfigError
+
+        try:
+            entry = self.entry(kernel_name)
+        except ConfigError as e:
+            self._broken_config(e)
+            return super().get_kernel_spec(kernel_name)
         if entry is None:
             raise NoSuchKernel(kernel_name)
         return KernelSpec(resource_dir=entry.resource_dir, name=entry.name, **entry.spec)
