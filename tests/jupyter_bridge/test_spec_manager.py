@@ -247,6 +247,17 @@ async def test_a_synced_folder_is_not_listed_twice(world: World, with_conda: Pat
     )
     gone = (await ksm.get_all_specs())["conda__gone-python3"]
     assert _type_id(gone) == "conda/gone-python3"
+    assert ksm.type_id("conda__gone-python3") == "conda/gone-python3"
+    # A synced nb_conda_kernels-named copy is an alias, never a second entry.
+    alias = json.loads((world.kernels / "conda-env-ml-py" / "kernel.json").read_text())
+    alias["metadata"]["kernel_provisioner"]["config"]["type_id"] = "conda/gone-python3"
+    alias["metadata"]["kernel_mgmt"].update(
+        type_id="conda/gone-python3", alias_of="conda__gone-python3"
+    )
+    write_spec(world.kernels, "conda-env-gone-py", alias)
+    specs = await ksm.get_all_specs()
+    assert "conda-env-gone-py" not in specs
+    assert ksm.get_kernel_spec("conda-env-gone-py").name == "conda__gone-python3"
 
 
 async def test_aliases_can_be_listed_for_jupyterlab(world: World, with_conda: Path) -> None:
