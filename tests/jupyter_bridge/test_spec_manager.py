@@ -284,3 +284,18 @@ async def test_a_bad_kernel_mgmt_config_falls_back_to_the_folders(
     assert "k1" in specs and "python3" in specs  # what jupyter_client lists by itself
     assert ksm.get_kernel_spec("k1").display_name == "Python 3"
     assert str(bad) in caplog.text and "only kernelspec folders" in caplog.text
+
+
+def test_a_hanging_provider_is_waited_for_once(world: World, bad_providers: object) -> None:
+    finders = bridge_finders.shared()
+    first = finders.list_sync(wait=0.2)
+    assert "hanging" in first.late
+    # A later (blocking) listing does not wait for the call still running, however long
+    # it would allow: it comes back while the hanging provider is still inside its hook.
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(finders.list_sync(wait=600)))
+    worker.start()
+    worker.join(60)  # a guard, not a speed check: waiting for "hanging" would take 600 s
+    assert not worker.is_alive() and not bad_providers.RELEASE.is_set()
+    assert "hanging" in result[0].late
+    bad_providers.RELEASE.set()
