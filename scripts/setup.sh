@@ -10,4 +10,5 @@ fi
 .venv/bin/python -m pip install -q \
   -e packages/core -e packages/provider-spec -e packages/provider-pyimport \
   -e packages/provider-conda -e "packages/wrapper-kernel[plot]" \
+  -e packages/jupyter-bridge \
   -r requirements-test.txt
