@@ -80,4 +80,6 @@ def launch_record(
         kernel_name=type_id,
         resource_dir=attrs.get("resource_dir"),
         interrupt_mode=attrs.get("interrupt_mode", "signal"),
+        # supported_encryption / transport_encryption: CurveZMQ keys or not.
+        kernel_metadata=attrs.get("metadata"),
     )

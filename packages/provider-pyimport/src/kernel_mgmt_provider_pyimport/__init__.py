@@ -39,6 +39,36 @@ def _ipykernel_resources() -> str | None:
     return locations[0] if locations else ""
 
 
+def _ipykernel_metadata() -> dict[str, Any]:
+    """Metadata of this interpreter's ipykernel: ``supported_encryption`` when it takes
+    CurveZMQ keys (ipykernel >= 7.3), read from its ``.dist-info`` folder name, not an import.
+    """
+    from kernel_mgmt import curve
+
+    spec = importlib.util.find_spec("ipykernel")
+    version = None
+    for location in (spec.submodule_search_locations or ()) if spec else ():
+        try:
+            version = curve.dist_info_version(os.listdir(os.path.dirname(location)), "ipykernel")
+        except OSError:
+            continue
+        if version:
+            break
+    if version is None and spec is not None:
+        # Not beside the package (an editable install...): ask the import machinery.
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as dist_version
+
+        try:
+            version = dist_version("ipykernel")
+        except PackageNotFoundError:
+            version = None
+    meta: dict[str, Any] = {}
+    if curve.ipykernel_supports_curve(version):
+        meta["supported_encryption"] = ["curve"]
+    return meta
+
+
 class IPykernelProvider(KernelProviderBase):
     """Offers ``kernel`` when ipykernel is importable here (seed-compatible class)."""
 
@@ -60,7 +90,10 @@ class IPykernelProvider(KernelProviderBase):
                 "resource_dir": resource_dir,
                 "interrupt_mode": "signal",
                 "env": {},
-                "metadata": {"python": {"executable": sys.executable, "prefix": sys.prefix}},
+                "metadata": {
+                    **_ipykernel_metadata(),
+                    "python": {"executable": sys.executable, "prefix": sys.prefix},
+                },
             },
         )
 
@@ -84,6 +117,7 @@ class IPykernelProvider(KernelProviderBase):
             resource_dir=_ipykernel_resources() or None,
             interrupt_mode="signal",
             kernel_id=kernel_id,
+            kernel_metadata=_ipykernel_metadata(),
         )
         return await launcher.launch()
 
