@@ -47,6 +47,7 @@ class Lifecycle:
     _closed: bool
     _check_usable: Callable[[], asyncio.AbstractEventLoop]
     _make_socket: Callable[[int], Any]
+    _curve: tuple[bytes, bytes | None] | None
     kernel_info: Callable[..., Any]
     shutdown: Callable[..., Any]
 
@@ -76,9 +77,17 @@ class Lifecycle:
         except TimeoutError:
             if self._died is not None:
                 raise self._died from None
+            hint = "is it a Jupyter kernel?"
+            if self._curve is not None:
+                # A CURVE client gets nothing from a kernel that ignored its keys.
+                hint = (
+                    "the connection uses CurveZMQ keys: a kernel that ignores them (one whose "
+                    "kernelspec declares metadata.supported_encryption without support) cannot "
+                    "be reached; set transport_encryption to 'disabled' for it"
+                )
             raise TimeoutError(
                 f"kernel did not become ready within {timeout} s "
-                f"(no kernel_info_reply or no IOPub message); is it a Jupyter kernel?"
+                f"(no kernel_info_reply or no IOPub message); {hint}"
             ) from None
 
     def _death_error(self, why: str = "") -> KernelDied:

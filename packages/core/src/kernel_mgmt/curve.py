@@ -175,17 +175,23 @@ def _kernel_policy(metadata: Mapping[str, Any] | None, where: str) -> str:
     return normalize_policy(own, f"{where}: metadata.transport_encryption")
 
 
-def describe(attributes: Mapping[str, Any], transport: str = "tcp") -> dict[str, Any]:
+def describe(
+    attributes: Mapping[str, Any], transport: str = "tcp", policy: str | None = None
+) -> dict[str, Any]:
     """What a launch of this kernel type would do, for ``kernel-mgmt list --json``.
 
     ``{"policy": ..., "supported": bool, "encrypted": bool}``, plus ``"problem"`` when the
     policy cannot be met (``required`` without support) or the kernelspec's option is bad.
+    *policy* is the default (the config's); the kernelspec's own option overrides it.
     """
     metadata = attributes.get("metadata")
     metadata = metadata if isinstance(metadata, Mapping) else {}
     supported = declares_curve(metadata.get("supported_encryption"))
     try:
-        policy = _kernel_policy(metadata, "kernelspec")
+        if policy is not None and metadata.get("transport_encryption") is None:
+            policy = normalize_policy(policy)
+        else:
+            policy = _kernel_policy(metadata, "kernelspec")
     except ValueError as e:
         return {"policy": None, "supported": supported, "encrypted": False, "problem": str(e)}
     out: dict[str, Any] = {"policy": policy, "supported": supported}
