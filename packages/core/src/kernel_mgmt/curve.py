@@ -223,13 +223,16 @@ def provision(
     :param metadata: the kernelspec's metadata (its own ``transport_encryption`` option).
     :param policy: overrides both the kernelspec's option and the default.
     :raises TransportEncryptionError: ``required`` for a kernel that does not declare support,
-        or a pyzmq built without libsodium.
-    :raises ValueError: a bad policy value (naming where it came from).
+        a pyzmq built without libsodium, or a bad ``metadata.transport_encryption``.
+    :raises ValueError: a bad *policy* argument.
     """
     if policy is not None:
         policy = normalize_policy(policy)
     else:
-        policy = _kernel_policy(metadata, f"kernel {kernel}")
+        try:
+            policy = _kernel_policy(metadata, f"kernel {kernel}")
+        except ValueError as e:  # the kernelspec's option: not launchable as it stands
+            raise TransportEncryptionError(f"{e}; fix that kernelspec") from None
     if policy == "disabled":
         return {}
     supported = declares_curve(supported_encryption)

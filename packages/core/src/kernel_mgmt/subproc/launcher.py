@@ -238,8 +238,9 @@ class SubprocessKernelLauncher:
         self._launched = True
         # Decided before anything is allocated: 'required' for a kernel that cannot take keys
         # fails here, with nothing to clean up.
+        where = f" (kernelspec in {self.resource_dir})" if self.resource_dir else ""
         self._curve_keys = curve.provision(
-            self.kernel_name or "(unnamed)",
+            (self.kernel_name or "(unnamed)") + where,
             self.transport,
             self.kernel_metadata.get("supported_encryption"),
             self.kernel_metadata,
