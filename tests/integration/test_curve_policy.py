@@ -94,22 +94,57 @@ async def test_required_refuses_an_undeclared_kernel_before_starting_it(tmp_path
     assert not runtime.exists() or list(runtime.iterdir()) == []
 
 
-async def test_a_kernelspec_that_declares_support_wrongly_gets_a_clear_timeout(
-    tmp_path: Path,
-) -> None:
-    """Declared, but the kernel ignores the keys: the client cannot reach it, and its ready
-    timeout says why and what to do (this is the one case we cannot detect up front)."""
+@pytest.mark.parametrize("client", ["asyncio", "blocking"])
+async def test_a_kernel_ignoring_its_keys_fails_fast(tmp_path: Path, client: str) -> None:
+    """Declared, but the kernel ignores the keys and binds in plain text: the client's
+    wait_for_ready sees the handshake's mechanism mismatch and fails at once with a clear
+    error (not after its timeout), naming the kernel and what to do."""
+    import time
+
+    from kernel_mgmt.client import BlockingKernelClient
+
     kernels = tmp_path / "kernels"
     write_spec(kernels, "liar", DECLARES, f"ignore-keys={tmp_path / 'plain.json'}")
     info, km = await launch(spec_finder(kernels), "spec/liar")
-    kc = KernelClient(info, km)
     try:
         assert "curve_publickey" in info
+        t0 = time.monotonic()
+        with pytest.raises(TransportEncryptionError) as err:
+            if client == "asyncio":
+                kc = KernelClient(info, km)
+                try:
+                    await kc.wait_for_ready(timeout=60)
+                finally:
+                    await kc.close()
+            else:
+                with BlockingKernelClient(info, km) as bkc:
+                    bkc.wait_for_ready(timeout=60)
+        assert time.monotonic() - t0 < 30  # well before the timeout
+        message = str(err.value)
+        assert "spec/liar" in message and "supported_encryption" in message
+        assert "'disabled'" in message
+    finally:
+        await stop(km)
+
+
+async def test_timeout_hint_for_an_encrypted_kernel_that_never_answers(tmp_path: Path) -> None:
+    """Nothing listens at all: the ready timeout of a CURVE client mentions the keys."""
+    import zmq
+
+    from kernel_mgmt.connection import PORT_NAMES, allocate_ports, release_ports
+
+    public, secret = zmq.curve_keypair()
+    info: dict[str, Any] = dict(zip(PORT_NAMES, allocate_ports(n=5), strict=True))
+    info.update(
+        ip="127.0.0.1", key="k", curve_publickey=public.decode(), curve_secretkey=secret.decode()
+    )
+    kc = KernelClient(info, use_heartbeat=False)
+    try:
         with pytest.raises(TimeoutError, match=r"CurveZMQ keys.*'disabled'"):
-            await kc.wait_for_ready(timeout=2)
+            await kc.wait_for_ready(timeout=0.5)
     finally:
         await kc.close()
-        await stop(km)
+        release_ports([info[name] for name in PORT_NAMES])
 
 
 # -- where the policy comes from -----------------------------------------------------------
@@ -257,3 +292,15 @@ def test_run_required_with_an_undeclared_kernel_exits_1(
     assert "spec/old" in p.stderr and "supported_encryption" in p.stderr
     assert "Traceback" not in p.stderr
     assert not (tmp_path / "old-connection.json").exists()  # never started
+
+
+def test_run_with_a_kernel_ignoring_its_keys_exits_1(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    write_spec(
+        tmp_path / "path" / "kernels", "liar", DECLARES, f"ignore-keys={tmp_path / 'p.json'}"
+    )
+    p = cli(["run", "spec/liar", "-c", "hello"], cli_env)
+    assert p.returncode == 1
+    assert "spec/liar" in p.stderr and "without CurveZMQ" in p.stderr
+    assert "Traceback" not in p.stderr

@@ -51,6 +51,7 @@ __all__ = [
     "describe",
     "dist_info_version",
     "ipykernel_supports_curve",
+    "mechanism_mismatch",
     "normalize_policy",
     "policy_scope",
     "provision",
@@ -333,6 +334,36 @@ def apply_client_options(sock: Any, keys: tuple[bytes, bytes | None]) -> None:
     sock.setsockopt(zmq.CURVE_SERVERKEY, public)
     sock.setsockopt(zmq.CURVE_PUBLICKEY, own_public)
     sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
+
+
+#: Raised by a client's ``wait_for_ready`` for a kernel that ignored its keys.
+IGNORED_KEYS = (
+    "the kernel answers without CurveZMQ although its connection file gives it keys (the "
+    "handshake's security mechanisms differ): it does not support them, whatever its "
+    "kernelspec's metadata.supported_encryption says. Remove that declaration, or set "
+    "transport_encryption to 'disabled' for this kernel"
+)
+
+
+async def mechanism_mismatch(sock: Any) -> None:
+    """Return once a handshake on the zmq.asyncio *sock* fails because the peer uses another
+    security mechanism (ZMTP 3: NULL against our CURVE): a kernel that ignored its keys.
+
+    A wrong key is not reported here (the kernel drops such a handshake silently, and a
+    client retries); only the mismatch is certain. The monitor ends with the call.
+    """
+    import zmq
+    from zmq.utils.monitor import parse_monitor_message
+
+    monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
+    try:
+        while True:
+            event = parse_monitor_message(await monitor.recv_multipart())
+            if event["value"] == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+                return
+    finally:
+        sock.disable_monitor()
+        monitor.close(linger=0)
 
 
 #: Connection-info keys whose values are secrets.
