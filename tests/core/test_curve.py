@@ -116,6 +116,10 @@ def test_default_policy_scope_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(curve.ENV_POLICY, "sometimes")
     with pytest.raises(ValueError, match=curve.ENV_POLICY):
         curve.default_policy()
+    with pytest.raises(curve.TransportEncryptionError, match=r"fix \$KERNEL_MGMT_TRANSPORT"):
+        curve.provision("k", "tcp", ["curve"])
+    with pytest.raises(curve.TransportEncryptionError, match="fix that kernelspec"):
+        curve.provision("k", "tcp", ["curve"], {"transport_encryption": "x"})
 
 
 def test_config_key() -> None:

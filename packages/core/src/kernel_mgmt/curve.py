@@ -230,10 +230,12 @@ def provision(
     if policy is not None:
         policy = normalize_policy(policy)
     else:
+        own = (metadata or {}).get("transport_encryption")
         try:
             policy = _kernel_policy(metadata, f"kernel {kernel}")
-        except ValueError as e:  # the kernelspec's option: not launchable as it stands
-            raise TransportEncryptionError(f"{e}; fix that kernelspec") from None
+        except ValueError as e:  # not launchable as it stands: say what to fix
+            fix = "fix that kernelspec" if own is not None else f"fix ${ENV_POLICY}"
+            raise TransportEncryptionError(f"{e}; {fix}") from None
     if policy == "disabled":
         return {}
     supported = declares_curve(supported_encryption)
