@@ -50,6 +50,8 @@ class Lifecycle:
     _make_socket: Callable[[int], Any]
     _curve: tuple[bytes, bytes | None] | None
     sockets: dict[str, Any]
+    #: True while a wait_for_ready watches the shell handshake (concurrent ones just wait).
+    _watching_handshake = False
     kernel_info: Callable[..., Any]
     shutdown: Callable[..., Any]
 
@@ -97,6 +99,9 @@ class Lifecycle:
     async def _ready_unless_keys_ignored(self, ready: Awaitable[Message]) -> Message:
         """*ready*, failing fast with TransportEncryptionError if the kernel turns out to
         speak without CurveZMQ (it ignored the keys in its connection file)."""
+        if self._watching_handshake:  # a socket has one monitor at most
+            return await ready
+        self._watching_handshake = True
         waiting = asyncio.ensure_future(ready)
         watch = asyncio.ensure_future(mechanism_mismatch(self.sockets["shell"]))
         try:
@@ -108,6 +113,7 @@ class Lifecycle:
             for task in (waiting, watch):
                 task.cancel()
             await asyncio.gather(waiting, watch, return_exceptions=True)
+            self._watching_handshake = False
 
     def _death_error(self, why: str = "") -> KernelDied:
         mgr = self.manager
