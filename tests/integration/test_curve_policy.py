@@ -304,3 +304,20 @@ def test_run_with_a_kernel_ignoring_its_keys_exits_1(
     assert p.returncode == 1
     assert "spec/liar" in p.stderr and "without CurveZMQ" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+async def test_concurrent_ready_waits_on_an_encrypted_kernel(tmp_path: Path) -> None:
+    """Two wait_for_ready at once (one handshake monitor per socket) both succeed."""
+    import asyncio
+
+    kernels = tmp_path / "kernels"
+    write_spec(kernels, "echo", DECLARES)
+    info, km = await launch(spec_finder(kernels), "spec/echo")
+    kc = KernelClient(info, km)
+    try:
+        replies = await asyncio.gather(kc.wait_for_ready(60), kc.wait_for_ready(60))
+        assert [r.content["status"] for r in replies] == ["ok", "ok"]
+        assert (await kc.wait_for_ready(60)).content["status"] == "ok"
+    finally:
+        await kc.close()
+        await stop(km)
