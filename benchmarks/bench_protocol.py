@@ -10,6 +10,8 @@ interleaved one round trip at a time so machine noise hits them alike:
 - ``floor``: json + hmac by hand: the least work the protocol requires
 - ``kernel_mgmt``: ``kernel_mgmt.protocol.Session`` on both sides
 - ``jupyter_client``: ``jupyter_client.session.Session`` on both sides
+- ``…+curve``: the same over a CurveZMQ-encrypted connection (the transport cost of
+  encryption is the difference to the mode without it)
 
 Target: kernel_mgmt ≤ 1.15 x floor (median). Run:
 ``.venv/bin/python benchmarks/bench_protocol.py [--n N] [--profile]``
@@ -31,7 +33,19 @@ from typing import Any
 
 import zmq
 
-MODES = ("raw", "floor", "kernel_mgmt", "jupyter_client")
+CURVE = "+curve"
+MODES = (
+    "raw",
+    "raw" + CURVE,
+    "floor",
+    "kernel_mgmt",
+    "kernel_mgmt" + CURVE,
+    "jupyter_client",
+    "jupyter_client" + CURVE,
+)
+#: ``+curve`` modes: the server is a CURVE server with this pair, the client uses its public
+#: key as server key (as a kernel and its clients do with the connection file's pair).
+CURVE_SECRET = b"x" * 40  # any 40 Z85 characters are a Curve25519 secret key
 DELIM = b"<IDS|MSG>"
 KEY = b"a3f1" * 16  # 64 hex chars, like a connection file's key
 CONTENT = {"code": "print('hello')", "silent": False, "store_history": True}
@@ -81,6 +95,11 @@ def serve(mode: str, port: int) -> None:
     ctx = zmq.Context()
     sock = ctx.socket(zmq.ROUTER)
     sock.linger = 0
+    if mode.endswith(CURVE):
+        mode = mode.removesuffix(CURVE)
+        sock.curve_secretkey = CURVE_SECRET
+        sock.curve_publickey = zmq.curve_public(CURVE_SECRET)
+        sock.curve_server = True
     sock.bind(f"tcp://127.0.0.1:{port}")
     reply = {"status": "ok", "execution_count": 1, "user_expressions": {}}
     if mode == "raw":
@@ -120,12 +139,17 @@ class Client:
     """The client side of one mode: ``ping()`` does one full round trip."""
 
     def __init__(self, mode: str, ctx: zmq.Context) -> None:
-        self.mode = mode
         self.sock = ctx.socket(zmq.DEALER)
         self.sock.linger = 0
         self.port = self.sock.bind_to_random_port("tcp://127.0.0.1")
         self.sock.unbind(self.sock.last_endpoint)
         self.proc = subprocess.Popen([sys.executable, __file__, "--serve", mode, str(self.port)])
+        if mode.endswith(CURVE):
+            mode = mode.removesuffix(CURVE)
+            public = zmq.curve_public(CURVE_SECRET)
+            self.sock.curve_serverkey = public
+            self.sock.curve_publickey, self.sock.curve_secretkey = zmq.curve_keypair()
+        self.mode = mode
         self.sock.connect(f"tcp://127.0.0.1:{self.port}")
         if mode == "floor":
             self.floor = Floor(KEY)
@@ -220,13 +244,18 @@ def main() -> int:
     print(
         f"signed ping-pong, 2 processes, tcp 127.0.0.1, {args.n} round trips per mode, interleaved"
     )
-    print(f"{'mode':<16}{'median µs':>11}{'p99 µs':>10}{'x floor':>10}")
+    print(f"{'mode':<22}{'median µs':>11}{'p99 µs':>10}{'x floor':>10}")
     for mode in MODES:
         med = statistics.median(times[mode])
-        print(f"{mode:<16}{med:>11.1f}{pct(times[mode], 0.99):>10.1f}{med / floor:>10.2f}")
+        print(f"{mode:<22}{med:>11.1f}{pct(times[mode], 0.99):>10.1f}{med / floor:>10.2f}")
     ratio = statistics.median(times["kernel_mgmt"]) / floor
     verdict = "MET" if ratio <= TARGET else "MISSED"
     print(f"target: kernel_mgmt ≤ {TARGET:.2f} x floor → {ratio:.2f} ({verdict})")
+    costs = ", ".join(
+        f"{m} {statistics.median(times[m + CURVE]) - statistics.median(times[m]):+.1f} µs"
+        for m in ("raw", "kernel_mgmt", "jupyter_client")
+    )
+    print(f"CurveZMQ cost per round trip (median, encrypted - plain): {costs}")
     return 0
 
 

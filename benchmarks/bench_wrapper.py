@@ -24,6 +24,10 @@ client, each bash with a private empty HOME (no ~/.bashrc):
 Targets (issue 13): start ≤ 0.5x bash_kernel, round trip ≤ 1.0x, first line streamed.
 
     .venv/bin/python benchmarks/bench_wrapper.py [--n 500] [--spawns 15] [--part all|echo|repl]
+
+With ``--curve`` it instead runs each echo kernel with and without CurveZMQ keys in its
+connection file (the client a CURVE client, as jupyter_client's and ours are) and prints
+what encryption costs: start-up, execute → reply (median, p99) and → IOPub idle.
 """
 
 from __future__ import annotations
@@ -88,9 +92,17 @@ key = info["key"].encode()
 auth = hmac.new(key, digestmod=hashlib.sha256)
 ctx = zmq.Context()
 def url(ch): return "tcp://%s:%d" % (info["ip"], info[ch + "_port"])
-shell = ctx.socket(zmq.ROUTER); shell.bind(url("shell"))
-iopub = ctx.socket(zmq.XPUB); iopub.bind(url("iopub"))
-hb = ctx.socket(zmq.ROUTER); hb.bind(url("hb"))
+def bind(kind, ch):
+    sock = ctx.socket(kind)
+    if info.get("curve_secretkey"):  # the CURVE server options every kernel must set
+        sock.curve_secretkey = info["curve_secretkey"].encode()
+        sock.curve_publickey = info["curve_publickey"].encode()
+        sock.curve_server = True
+    sock.bind(url(ch))
+    return sock
+shell = bind(zmq.ROUTER, "shell")
+iopub = bind(zmq.XPUB, "iopub")
+hb = bind(zmq.ROUTER, "hb")
 threading.Thread(target=zmq.proxy, args=(hb, hb), daemon=True).start()
 session = os.urandom(16).hex()
 DELIM = b"<IDS|MSG>"
@@ -140,6 +152,21 @@ KERNELS: dict[str, list[str]] = {
     "ipykernel echo": [sys.executable, "-c", IPYKERNEL_ECHO, "-f", "{cf}"],
 }
 FLOOR, OURS, PEER = KERNELS
+#: ``--curve``: each kernel also runs with CurveZMQ keys in its connection file.
+CURVE = " + curve"
+
+
+def argv_of(name: str) -> list[str]:
+    return KERNELS[name.removesuffix(CURVE)]
+
+
+def connection_file(tmp: str, name: str) -> tuple[str, dict[str, Any]]:
+    """A fresh connection file, with a Curve key pair for the `` + curve`` variants."""
+    keys: dict[str, str] = {}
+    if name.endswith(CURVE):
+        public, secret = zmq.curve_keypair()
+        keys = {"curve_publickey": public.decode(), "curve_secretkey": secret.decode()}
+    return write_connection_file(os.path.join(tmp, f"{uuid.uuid4().hex}.json"), **keys)
 
 
 class Client:
@@ -155,6 +182,12 @@ class Client:
             s.setsockopt(zmq.LINGER, 0)
             s.setsockopt(zmq.RECONNECT_IVL, 1)
         self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
+        if info.get("curve_publickey"):
+            # A CURVE client, as jupyter_client's: the kernel's public key as server key.
+            for s in (self.shell, self.iopub):
+                s.curve_serverkey = info["curve_publickey"].encode()
+                s.curve_publickey = info["curve_publickey"].encode()
+                s.curve_secretkey = info["curve_secretkey"].encode()
         self.shell.connect(f"tcp://{info['ip']}:{info['shell_port']}")
         self.iopub.connect(f"tcp://{info['ip']}:{info['iopub_port']}")
 
@@ -237,8 +270,8 @@ def kernel_env(tmp: str) -> dict[str, str]:
 
 
 def spawn(name: str, tmp: str) -> tuple[subprocess.Popen[bytes], dict[str, Any], str]:
-    path, info = write_connection_file(os.path.join(tmp, f"{uuid.uuid4().hex}.json"))
-    argv = [a.replace("{cf}", path) for a in KERNELS[name]]
+    path, info = connection_file(tmp, name)
+    argv = [a.replace("{cf}", path) for a in argv_of(name)]
     proc = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=kernel_env(tmp)
     )
@@ -251,14 +284,17 @@ def stop(proc: subprocess.Popen[bytes], path: str) -> None:
     os.unlink(path)
 
 
-def bench_spawn(ctx: zmq.Context, tmp: str, spawns: int) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {name: [] for name in KERNELS}
+def bench_spawn(
+    ctx: zmq.Context, tmp: str, spawns: int, names: list[str] | None = None
+) -> dict[str, list[float]]:
+    names = names or list(KERNELS)
+    out: dict[str, list[float]] = {name: [] for name in names}
     env = kernel_env(tmp)
     for rep in range(spawns + 1):  # the first round only fills the bytecode cache
-        for name in KERNELS:  # interleaved
-            path, info = write_connection_file(os.path.join(tmp, f"{uuid.uuid4().hex}.json"))
+        for name in names:  # interleaved
+            path, info = connection_file(tmp, name)
             client = Client(ctx, info)  # connects first: the request waits for the bind
-            argv = [a.replace("{cf}", path) for a in KERNELS[name]]
+            argv = [a.replace("{cf}", path) for a in argv_of(name)]
             t0 = time.perf_counter()
             proc = subprocess.Popen(
                 argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
@@ -272,15 +308,16 @@ def bench_spawn(ctx: zmq.Context, tmp: str, spawns: int) -> dict[str, list[float
 
 
 def bench_round_trips(
-    ctx: zmq.Context, tmp: str, n: int
+    ctx: zmq.Context, tmp: str, n: int, names: list[str] | None = None
 ) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, tuple[float, int]]]:
-    procs = {name: spawn(name, tmp) for name in KERNELS}
-    clients = {name: Client(ctx, procs[name][1]) for name in KERNELS}
+    names = names or list(KERNELS)
+    procs = {name: spawn(name, tmp) for name in names}
+    clients = {name: Client(ctx, procs[name][1]) for name in names}
     try:
         for c in clients.values():
             c.wait_ready()
-        reply: dict[str, list[float]] = {name: [] for name in KERNELS}
-        idle: dict[str, list[float]] = {name: [] for name in KERNELS}
+        reply: dict[str, list[float]] = {name: [] for name in names}
+        idle: dict[str, list[float]] = {name: [] for name in names}
         content = {
             "code": "hello",
             "silent": False,
@@ -316,6 +353,35 @@ def p99(xs: list[float]) -> float:
     return sorted(xs)[min(len(xs) - 1, round(0.99 * (len(xs) - 1)))]
 
 
+def main_curve(args: argparse.Namespace) -> int:
+    """``--curve``: every kernel with and without CurveZMQ keys, interleaved in one run;
+    the cost of encryption is the difference (ms) and the ratio per kernel."""
+    names = [v for name in KERNELS for v in (name, name + CURVE)]
+    ctx = zmq.Context()
+    with tempfile.TemporaryDirectory() as tmp:
+        spawn_t = bench_spawn(ctx, tmp, args.spawns, names)
+        reply, idle, _ = bench_round_trips(ctx, tmp, args.n, names)
+    ctx.term()
+    metrics = [
+        (f"spawn → kernel_info_reply, median of {args.spawns}", spawn_t, statistics.median),
+        (f"execute → reply, median of {args.n}", reply, statistics.median),
+        (f"execute → reply, p99 of {args.n}", reply, p99),
+        (f"execute → iopub idle, median of {args.n}", idle, statistics.median),
+    ]
+    head = f"{'metric (ms)':<42} {'kernel':<20} {'plain':>8} {'curve':>8} {'cost':>8} {'ratio':>7}"
+    print(head)
+    print("-" * len(head))
+    for label, data, f in metrics:
+        for name in KERNELS:
+            plain, enc = f(data[name]) * 1000, f(data[name + CURVE]) * 1000
+            short = name.split(" (")[0]
+            print(
+                f"{label:<42} {short:<20} {plain:>8.2f} {enc:>8.2f} {enc - plain:>+8.2f}"
+                f" {enc / plain:>6.2f}x"
+            )
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=500, help="executes per kernel (default 500)")
@@ -323,7 +389,14 @@ def main() -> int:
     ap.add_argument(
         "--part", choices=("all", "echo", "repl"), default="all", help="which tables to measure"
     )
+    ap.add_argument(
+        "--curve",
+        action="store_true",
+        help="compare each kernel with and without CurveZMQ encryption (the cost table)",
+    )
     args = ap.parse_args()
+    if args.curve:
+        return main_curve(args)
     failed = False
     if args.part in ("all", "echo"):
         failed |= echo_tables(args)

@@ -12,6 +12,7 @@ import pytest
 import zmq
 
 from kernel_mgmt.connection import channel_url
+from kernel_mgmt.curve import apply_client_options, curve_keys
 from kernel_mgmt.protocol import Session
 from kernel_mgmt.subproc.manager import KernelManager
 
@@ -38,6 +39,13 @@ async def reaper() -> AsyncIterator[list[KernelManager]]:
         await m.cleanup()
 
 
+def use_curve_keys(sock: zmq.Socket, info: dict[str, Any]) -> None:
+    """Make *sock* a CURVE client when the kernel's connection info carries keys."""
+    keys = curve_keys(info)
+    if keys is not None:
+        apply_client_options(sock, keys)
+
+
 def channel_request(
     info: dict[str, Any],
     msg_type: str,
@@ -49,6 +57,7 @@ def channel_request(
     session = Session(info["key"], info["signature_scheme"])
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.linger = 0
+    use_curve_keys(sock, info)
     try:
         sock.connect(channel_url(info, channel))
         sent = session.send(sock, msg_type, content or {})

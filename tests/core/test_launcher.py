@@ -24,7 +24,7 @@ from kernel_mgmt.subproc.launcher import (
 )
 from kernel_mgmt.subproc.manager import KernelManager
 
-from .conftest import TIMEOUT, channel_request
+from .conftest import TIMEOUT, channel_request, use_curve_keys
 
 IPYKERNEL = ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
@@ -40,6 +40,7 @@ def heartbeat(info: dict[str, Any], timeout: float = TIMEOUT) -> bytes:
     """One heartbeat round trip: the kernel echoes what we send on hb."""
     sock = zmq.Context.instance().socket(zmq.REQ)
     sock.linger = 0
+    use_curve_keys(sock, info)
     try:
         sock.connect(channel_url(info, "hb"))
         sock.send(b"ping")

@@ -69,8 +69,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
+        from .config import transport_encryption_policy
+        from .curve import describe
+
+        policy = transport_encryption_policy(finder.config)
         payload = {
-            "kernels": {type_id: attrs for type_id, attrs in kernels},
+            # "encryption": whether a launch gets CurveZMQ keys (kernel_mgmt.curve.describe).
+            "kernels": {
+                type_id: {**attrs, "encryption": describe(attrs, policy=policy)}
+                for type_id, attrs in kernels
+            },
             "problems": [str(p) for p in finder.problems],
         }
         print(json.dumps(payload, indent=2, default=str))

@@ -20,6 +20,7 @@ import zmq.asyncio
 
 from kernel_mgmt.client_errors import ConnectionInfoError
 from kernel_mgmt.connection import PORT_NAMES, channel_url, read_connection_file
+from kernel_mgmt.curve import CurveKeyError, apply_client_options, curve_keys
 from kernel_mgmt.protocol import Message, ProtocolError, Session
 
 __all__ = [
@@ -108,11 +109,18 @@ class Channels:
     _closed: bool
     _loop: asyncio.AbstractEventLoop | None
     _io_lock: threading.Lock
+    _curve: tuple[bytes, bytes | None] | None
     #: Where each message read goes (:class:`~kernel_mgmt.client_routing.Routing`).
     _dispatch: Callable[[str, Message], None]
 
     def _open_channels(self) -> None:
         """Connect the shell, control, stdin (DEALER) and iopub (SUB) sockets."""
+        try:
+            #: The kernel's CurveZMQ keys when its connection info has them: every socket,
+            #: the heartbeat's too, is then a CURVE client of the kernel.
+            self._curve = curve_keys(self.connection_info)
+        except CurveKeyError as e:
+            raise ConnectionInfoError(str(e)) from None
         self.context = zmq.asyncio.Context.instance()
         self.sockets: dict[str, zmq.asyncio.Socket] = {}
         # Synchronous views of the same sockets: the hot path sends and reads with NOBLOCK
@@ -142,6 +150,8 @@ class Channels:
         sock = self.context.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        if self._curve is not None:
+            apply_client_options(sock, self._curve)
         return sock
 
     def _on_readable(self, channel: str) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import zmq
@@ -21,6 +21,7 @@ import zmq
 from kernel_mgmt.client_errors import KernelDied, describe_exit, kernel_label
 from kernel_mgmt.client_routing import _fail
 from kernel_mgmt.connection import channel_url
+from kernel_mgmt.curve import IGNORED_KEYS, TransportEncryptionError, mechanism_mismatch
 from kernel_mgmt.protocol import Message
 
 __all__ = ["IOPUB_RETRY_S", "Lifecycle"]
@@ -47,6 +48,10 @@ class Lifecycle:
     _closed: bool
     _check_usable: Callable[[], asyncio.AbstractEventLoop]
     _make_socket: Callable[[int], Any]
+    _curve: tuple[bytes, bytes | None] | None
+    sockets: dict[str, Any]
+    #: True while a wait_for_ready watches the shell handshake (concurrent ones just wait).
+    _watching_handshake = False
     kernel_info: Callable[..., Any]
     shutdown: Callable[..., Any]
 
@@ -72,14 +77,43 @@ class Lifecycle:
                     return reply
 
         try:
-            return await asyncio.wait_for(ready(), timeout)
+            if self._curve is None:
+                return await asyncio.wait_for(ready(), timeout)
+            return await asyncio.wait_for(self._ready_unless_keys_ignored(ready()), timeout)
         except TimeoutError:
             if self._died is not None:
                 raise self._died from None
+            hint = "is it a Jupyter kernel?"
+            if self._curve is not None:
+                # A CURVE client gets nothing from a kernel that ignored its keys.
+                hint = (
+                    "the connection uses CurveZMQ keys: a kernel that ignores them (one whose "
+                    "kernelspec declares metadata.supported_encryption without support) cannot "
+                    "be reached; set transport_encryption to 'disabled' for it"
+                )
             raise TimeoutError(
                 f"kernel did not become ready within {timeout} s "
-                f"(no kernel_info_reply or no IOPub message); is it a Jupyter kernel?"
+                f"(no kernel_info_reply or no IOPub message); {hint}"
             ) from None
+
+    async def _ready_unless_keys_ignored(self, ready: Awaitable[Message]) -> Message:
+        """*ready*, failing fast with TransportEncryptionError if the kernel turns out to
+        speak without CurveZMQ (it ignored the keys in its connection file)."""
+        if self._watching_handshake:  # a socket has one monitor at most
+            return await ready
+        self._watching_handshake = True
+        waiting = asyncio.ensure_future(ready)
+        watch = asyncio.ensure_future(mechanism_mismatch(self.sockets["shell"]))
+        try:
+            await asyncio.wait({waiting, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if waiting.done() or not watch.done() or watch.exception() is not None:
+                return await waiting
+            raise TransportEncryptionError(f"{kernel_label(self.manager)}: {IGNORED_KEYS}")
+        finally:
+            for task in (waiting, watch):
+                task.cancel()
+            await asyncio.gather(waiting, watch, return_exceptions=True)
+            self._watching_handshake = False
 
     def _death_error(self, why: str = "") -> KernelDied:
         mgr = self.manager

@@ -16,6 +16,9 @@ Example::
     [providers.timeouts]        # per provider id, overriding `timeout` for that provider
     conda = 30
 
+    transport_encryption = "auto"   # CurveZMQ keys for kernels that declare support
+                                    # ("disabled" | "auto" | "required"; see kernel_mgmt.curve)
+
     [conda]                     # one free-form table per provider id, given to that provider
     envs_dirs = ["/opt/envs"]
 
@@ -38,6 +41,7 @@ __all__ = [
     "config_paths",
     "load_config",
     "merge",
+    "transport_encryption_policy",
     "validate_config",
 ]
 
@@ -82,7 +86,14 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 },
             },
             "additionalProperties": False,
-        }
+        },
+        "transport_encryption": {
+            "description": "CurveZMQ transport encryption: 'disabled', 'auto' (keys for TCP "
+            "kernels whose kernelspec declares metadata.supported_encryption) or 'required' "
+            "(a kernel without support fails to launch). A kernelspec's own "
+            "metadata.transport_encryption overrides it.",
+            "enum": ["disabled", "auto", "required"],
+        },
     },
     # Every other table belongs to the provider of that id and is free-form.
     "additionalProperties": {"type": "object"},
@@ -242,3 +253,19 @@ def providers_section(config: Mapping[str, Any]) -> dict[str, Any]:
         ):
             raise ConfigError(None, f"providers.{key}", f"must be a list of provider ids: {ids!r}")
     return dict(section)
+
+
+def transport_encryption_policy(config: Mapping[str, Any]) -> str | None:
+    """The config's ``transport_encryption`` (lower-cased), or None when it sets none.
+
+    :raises ConfigError: for a value outside ``disabled``/``auto``/``required``.
+    """
+    value = config.get("transport_encryption")
+    if value is None:
+        return None
+    from .curve import normalize_policy
+
+    try:
+        return normalize_policy(value)
+    except ValueError as e:
+        raise ConfigError(None, "transport_encryption", str(e)) from None

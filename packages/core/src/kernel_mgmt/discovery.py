@@ -35,7 +35,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from .config import DEFAULT_TIMEOUT, ConfigError, load_config, providers_section
+from . import curve
+from .config import (
+    DEFAULT_TIMEOUT,
+    ConfigError,
+    load_config,
+    providers_section,
+    transport_encryption_policy,
+)
 from .entrypoints import ENTRY_POINT_GROUP, OLD_ENTRY_POINT_GROUP, scan_entry_points
 from .hookcalls import FindCalls, ProviderTimeout, call_impl
 from .hookimpls import HOOK_NAMES
@@ -134,6 +141,7 @@ class KernelFinder(ProviderLoading, FindCalls, ProblemReporting):
     ) -> None:
         self.config: dict[str, Any] = dict(config or {})
         section = providers_section(self.config)
+        transport_encryption_policy(self.config)  # a bad value fails here, not at launch
         #: Default seconds per hook call of a provider.
         self.timeout = float(
             timeout if timeout is not None else section.get("timeout", DEFAULT_TIMEOUT)
@@ -307,9 +315,11 @@ class KernelFinder(ProviderLoading, FindCalls, ProblemReporting):
         if impl is None:
             raise NoSuchKernel(name, f"provider {provider.id!r} has no launch hook")
         kwargs: dict[str, Any] = {"kernel_id": kernel_id} if kernel_id is not None else {}
-        result = call_impl(impl, name=kernel_name, cwd=cwd, launch_params=params, **kwargs)
-        if hasattr(result, "__await__"):
-            result = await result
+        # The config's transport_encryption reaches every launcher the provider builds.
+        with curve.policy_scope(transport_encryption_policy(self.config)):
+            result = call_impl(impl, name=kernel_name, cwd=cwd, launch_params=params, **kwargs)
+            if hasattr(result, "__await__"):
+                result = await result
         if not isinstance(result, tuple) or len(result) != 2:
             raise TypeError(
                 f"provider {provider.id!r} launch({kernel_name!r}) returned {result!r:.80}, "

@@ -7,7 +7,8 @@ output folder (default ``./kernel-mgmt-output/``, made on first use) and the pat
 their place. ``input()`` in the kernel is answered from the terminal. Ctrl-C interrupts the
 kernel; a second Ctrl-C while the interrupt is pending quits. SIGTERM and SIGHUP quit the same
 way (the kernel is shut down and its files removed). IPython's ``exit()`` in a cell ends the
-run there. ``--json`` prints every message as one JSON line. Exit statuses:
+run there. ``--json`` prints every message as one JSON line, after a ``kernel_started`` line
+saying whether the connection is CurveZMQ-encrypted. Exit statuses:
 :data:`EXIT_CODES_HELP`.
 """
 
@@ -87,6 +88,7 @@ def _startup_death(type_id: str, err: Any) -> str:
 async def _start(args: argparse.Namespace, finder: Any) -> tuple[Any, Any] | int:
     """Start the kernel: ``(manager, client)``, or the exit status after saying why not."""
     from kernel_mgmt.client_base import KernelDied
+    from kernel_mgmt.curve import TransportEncryptionError
     from kernel_mgmt.discovery import InvalidLaunchParams, NoSuchKernel
     from kernel_mgmt.hl import start_kernel_async
     from kernel_mgmt.subproc.launcher import KernelLaunchError
@@ -115,7 +117,7 @@ async def _start(args: argparse.Namespace, finder: Any) -> tuple[Any, Any] | int
             "(--startup-timeout S to wait longer)"
         )
         return EXIT_ERROR
-    except KernelLaunchError as e:  # ours: the message already says what and why
+    except (KernelLaunchError, TransportEncryptionError) as e:  # ours: says what and why
         _err(f"{type_id}: {e}")
         return EXIT_ERROR
     except Exception as e:  # anything else a provider's launch hook raised
@@ -180,6 +182,8 @@ async def _run(args: argparse.Namespace, code: str, finder: Any) -> int:
         if isinstance(started, int):
             return started
         km, kc = started
+        if args.json:
+            writer.kernel_line(args.kernel_type, kc.connection_info)
         status = await _run_cells(args, cells, writer, km, kc, pending, state, background)
     finally:
         for sig, previous in installed:

@@ -109,7 +109,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json",
         action="store_true",
         help="print every message (IOPub, execute_reply, stdin) as one JSON object per line; "
-        "rich outputs are then not written to files",
+        "rich outputs are then not written to files. The first line (msg_type "
+        "'kernel_started') names the kernel type, its transport and its encryption "
+        "('curve' or null)",
     )
 
 

@@ -126,6 +126,19 @@ class OutputWriter:
         }
         _screen.write("stdout", json.dumps(record, default=str) + "\n")
 
+    def kernel_line(self, type_id: str, info: Any) -> None:
+        """The first ``--json`` line: which kernel runs and how it is reached (no keys)."""
+        record = {
+            "channel": "kernel",
+            "msg_type": "kernel_started",
+            "kernel_type": type_id,
+            "transport": info.get("transport", "tcp"),
+            "ip": info.get("ip"),
+            # "curve" when the connection is CurveZMQ-encrypted, else null.
+            "encryption": "curve" if info.get("curve_publickey") else None,
+        }
+        _screen.write("stdout", json.dumps(record) + "\n")
+
     def __call__(self, msg: Any) -> None:
         if self.as_json:
             self.json_line("iopub", msg)

@@ -48,7 +48,7 @@ __all__ = [
     "scan",
 ]
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: records say supported_encryption for ipykernel >= 7.3
 #: Environment variables that change what a scan finds (part of the cache key).
 _ENV_KEYS = (
     "HOME",

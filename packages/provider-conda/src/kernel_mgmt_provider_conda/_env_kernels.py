@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kernel_mgmt.curve import dist_info_version, ipykernel_supports_curve
+
 from ._environments import SEP, WIN, CondaEnv
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,8 +49,9 @@ class EnvKernels:
     def warn(self, message: str) -> None:  # pragma: no cover - the scan's
         raise NotImplementedError
 
-    def has_ipykernel(self, prefix: str) -> bool:
-        """ipykernel installed: a conda package record, or the package in site-packages."""
+    def ipykernel_version(self, prefix: str) -> str | None:
+        """ipykernel's version when installed (a conda package record, or the package in
+        site-packages; "" when its version cannot be told), else None. Never runs Python."""
         watch = self.watch
         meta = watch.listdir(prefix + SEP + "conda-meta") or []
         python_version = None
@@ -59,7 +62,7 @@ class EnvKernels:
             if len(parts) != 3:
                 continue
             if parts[0] == "ipykernel":
-                return True
+                return parts[1]
             if parts[0] == "python":
                 python_version = ".".join(parts[1].split(".")[:2])
         if WIN:
@@ -79,8 +82,9 @@ class EnvKernels:
             if watch.stat(site) is not None and watch.exists(
                 os.path.join(site, "ipykernel", "__init__.py")
             ):
-                return True
-        return False
+                # pip's record: the .dist-info folder name (the folder's listing is watched).
+                return dist_info_version(watch.listdir(site) or (), "ipykernel") or ""
+        return None
 
     def env_kernels(self, env: CondaEnv) -> list[tuple[str, dict[str, Any]]]:
         """``(kernel key, attributes)`` for each kernel type in ``env``.
@@ -161,8 +165,13 @@ class EnvKernels:
                 if not has_python:
                     has_python = str(language).lower() == _PYTHON_LANG
                 kernels.append((key, attrs))
-        if not has_python and self.has_ipykernel(prefix):
+        ipykernel_version = None if has_python else self.ipykernel_version(prefix)
+        if ipykernel_version is not None:
             key = "python3" if "python3" not in seen else "ipykernel"
+            metadata: dict[str, Any] = {"debugger": True}
+            if ipykernel_supports_curve(ipykernel_version):
+                # What ipykernel >= 7.3 writes in its own kernelspec.
+                metadata["supported_encryption"] = ["curve"]
             kernels.append(
                 (
                     key,
@@ -179,7 +188,7 @@ class EnvKernels:
                         "language_info": {"name": _PYTHON_LANG},
                         "interrupt_mode": "signal",
                         "env": {},
-                        "metadata": {"debugger": True},
+                        "metadata": metadata,
                     },
                 )
             )

@@ -84,4 +84,6 @@ def launch_record(
         resource_dir=attrs.get("resource_dir"),
         interrupt_mode=attrs.get("interrupt_mode", "signal"),
         kernel_id=kernel_id,
+        # supported_encryption / transport_encryption: CurveZMQ keys or not.
+        kernel_metadata=attrs.get("metadata"),
     )

@@ -130,6 +130,8 @@ class KernelSpecProvider(KernelProviderBase):
             resource_dir=resource_dir,
             interrupt_mode=spec.get("interrupt_mode", "signal"),
             kernel_id=kernel_id,
+            # supported_encryption / transport_encryption: CurveZMQ keys or not.
+            kernel_metadata=spec.get("metadata"),
         )
         return await launcher.launch()
 

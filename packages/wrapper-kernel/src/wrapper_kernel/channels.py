@@ -14,6 +14,7 @@ from typing import Any
 import zmq
 
 from kernel_mgmt.connection import channel_url, write_connection_file
+from kernel_mgmt.curve import CurveKeyError, apply_server_options, curve_keys
 from kernel_mgmt.protocol import Session
 
 __all__ = [
@@ -231,6 +232,16 @@ def bind_channels(
     )
     ip = info.get("ip") or "127.0.0.1"
     transport = info.get("transport") or "tcp"
+    where = f" in {connection_file}" if connection_file else ""
+    try:
+        keys = curve_keys(info, where)
+        if keys is not None:
+            # With keys we are the CURVE server on every socket (as ipykernel is); a client
+            # without our public key cannot complete the handshake.
+            for sock, _ in pairs:
+                apply_server_options(sock, keys)
+    except CurveKeyError as e:
+        raise KernelStartupError(str(e)) from None
     if ":" in ip:
         for sock, _ in pairs:
             sock.setsockopt(zmq.IPV6, 1)

@@ -140,7 +140,8 @@ def kernel_spec(
         "display_name": display_name or kernel_class.display_name or kernel_class.implementation,
         "language": kernel_class.language or "text",
         "interrupt_mode": kernel_class.interrupt_mode,
-        "metadata": {"debugger": False},
+        # Every wrapper kernel is a CURVE server when its connection file carries keys.
+        "metadata": {"debugger": False, "supported_encryption": ["curve"]},
     }
     folder = local_module_folder(module) if module else None
     if folder:

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from kernel_mgmt import connection
+from kernel_mgmt import connection, curve
 from kernel_mgmt.subproc.manager import KernelManager
 
 #: ``{name}`` placeholders in a kernel's argv.
@@ -58,6 +58,11 @@ class SubprocessKernelLauncher:
         connection file is ``kernel-<kernel_id>.json`` in the runtime directory.
     :param allow_remote: permit a non-loopback *ip* (an explicit security decision).
     :param stderr_sink: where the kernel's stderr is forwarded (default: our sys.stderr).
+    :param kernel_metadata: the kernelspec's ``metadata``: ``supported_encryption`` and
+        ``transport_encryption`` there decide whether the kernel gets CurveZMQ keys
+        (see :mod:`kernel_mgmt.curve`).
+    :param transport_encryption: ``disabled``/``auto``/``required``, overriding the
+        kernelspec's option and the default (the finder's config, else ``auto``).
     """
 
     transport = "tcp"
@@ -76,6 +81,8 @@ class SubprocessKernelLauncher:
         kernel_id: str | None = None,
         allow_remote: bool = False,
         stderr_sink: IO[str] | None = None,
+        kernel_metadata: dict[str, Any] | None = None,
+        transport_encryption: str | None = None,
     ) -> None:
         if not kernel_cmd:
             raise KernelLaunchError(
@@ -102,6 +109,12 @@ class SubprocessKernelLauncher:
         self._launched = False
         self.kernel_id = kernel_id or connection.new_uuid()
         self.stderr_sink = stderr_sink
+        self.kernel_metadata = dict(kernel_metadata or {})
+        self.transport_encryption = (
+            None if transport_encryption is None else curve.normalize_policy(transport_encryption)
+        )
+        #: The Curve keys of the kernel being launched ({} without encryption).
+        self._curve_keys: dict[str, str] = {}
         self.ip = self._check_ip(ip, allow_remote)
 
     def _check_ip(self, ip: str | None, allow_remote: bool) -> str:
@@ -131,6 +144,7 @@ class SubprocessKernelLauncher:
             "key": connection.new_key(),
             "signature_scheme": "hmac-sha256",
             "kernel_name": self.kernel_name,
+            **self._curve_keys,
         }
         try:
             runtime = connection._runtime_dir()
@@ -222,6 +236,16 @@ class SubprocessKernelLauncher:
         if not self._fixed_id and self._launched:
             self.kernel_id = connection.new_uuid()  # a second kernel from this launcher
         self._launched = True
+        # Decided before anything is allocated: 'required' for a kernel that cannot take keys
+        # fails here, with nothing to clean up.
+        where = f" (kernelspec in {self.resource_dir})" if self.resource_dir else ""
+        self._curve_keys = curve.provision(
+            (self.kernel_name or "(unnamed)") + where,
+            self.transport,
+            self.kernel_metadata.get("supported_encryption"),
+            self.kernel_metadata,
+            self.transport_encryption,
+        )
         try:
             connection_file, info = self.make_connection_file()
         except OSError as e:
