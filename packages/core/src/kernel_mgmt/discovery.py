@@ -48,6 +48,7 @@ __all__ = [
     "ProviderInfo",
     "ProviderTimeout",
     "problems_captured",
+    "report_note",
     "report_problem",
     "scan_entry_points",
     "validate_launch_params",
@@ -165,6 +166,8 @@ class ProviderInfo:
         self.hooks: list[str] = []
         self.kernels: int | None = None
         self.problems: list[str] = []
+        #: What the provider says about its state when nothing is wrong (report_note).
+        self.note = ""
 
     def __repr__(self) -> str:
         return f"<ProviderInfo {self.id!r} {self.status} {self.reason!r}>"
@@ -180,6 +183,7 @@ class ProviderInfo:
             "hooks": list(self.hooks),
             "kernels": self.kernels,
             "problems": list(self.problems),
+            "note": self.note,
         }
 
 
@@ -354,6 +358,25 @@ def report_problem(message: str) -> None:
     import logging  # deferred: only needed when something is wrong
 
     logging.getLogger(LOGGER_NAME).warning("%s", message)
+
+
+class _Note(str):
+    """A message passed to :func:`report_note` (kept apart from problems in the sink)."""
+
+    __slots__ = ()
+
+
+def report_note(message: str) -> None:
+    """Say something about the calling provider's state that is not a problem.
+
+    For example "not configured, so no kernel types: set ...". Inside a provider hook a
+    :class:`KernelFinder` runs, it becomes :attr:`ProviderInfo.note` (shown as the reason of
+    an ``ok`` provider by ``kernel-mgmt providers``); it is neither logged nor listed among
+    the problems. Elsewhere it is ignored.
+    """
+    sink = _sinks.get(threading.get_ident())
+    if sink is not None:
+        sink.append(_Note(message))
 
 
 def problems_captured() -> bool:
@@ -879,9 +902,13 @@ class KernelFinder:
             self._report_collected(info, job)
 
     def _report_collected(self, info: ProviderInfo, job: _Job) -> None:
-        """Record each problem the provider reported with report_problem() during the job."""
+        """Record each problem the provider reported with report_problem() during the job
+        (and its latest report_note())."""
         for message in list(job.reported):  # a copy: a timed-out job may still be reporting
-            self._report(info, message)
+            if isinstance(message, _Note):
+                info.note = str(message)
+            else:
+                self._report(info, message)
 
     def _report(self, info: ProviderInfo, message: str) -> None:
         """Record and log a problem, once per provider and message."""
@@ -948,6 +975,7 @@ class KernelFinder:
             return job.processed
 
     def _process_find(self, provider: _Provider, job: _Job) -> list[tuple[str, dict[str, Any]]]:
+        provider.info.note = ""  # each listing says it anew
         try:
             return self._check_find(provider, job)
         finally:

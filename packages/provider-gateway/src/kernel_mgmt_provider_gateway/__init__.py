@@ -78,9 +78,13 @@ def find_kernels() -> list[tuple[str, dict[str, Any]]]:
         refuses the token or is not a gateway (the message names its URL and the status).
     """
     if not _url_configured():
-        from kernel_mgmt.discovery import report_problem
+        from kernel_mgmt import discovery
 
-        report_problem(NOT_CONFIGURED)
+        # Not a problem (nothing to log on every listing): a note for `kernel-mgmt providers`.
+        # A core without report_note (before 0.1.x) shows nothing.
+        note = getattr(discovery, "report_note", None)
+        if note is not None:
+            note(NOT_CONFIGURED)
         return []
     from ._discover import find_kernelspecs
 
