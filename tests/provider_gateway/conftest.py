@@ -92,7 +92,7 @@ class Gateway:
                 "--port_retries=0",
                 f"--KernelGatewayApp.auth_token={self.token}",
                 f"--KernelGatewayApp.env_process_whitelist={_PASSED_ENV}",
-                "--KernelGatewayApp.list_kernels=True",
+                "--JupyterWebsocketPersonality.list_kernels=True",
                 *self.extra,
             ]
         return [
