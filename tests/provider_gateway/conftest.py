@@ -103,6 +103,7 @@ class Gateway:
             "--port_retries=0",
             f"--EnterpriseGatewayApp.auth_token={self.token}",
             "--EnterpriseGatewayApp.list_kernels=True",
+            "--EnterpriseGatewayApp.unauthorized_users=nobody",  # default: root may not
             *self.extra,
         ]
 

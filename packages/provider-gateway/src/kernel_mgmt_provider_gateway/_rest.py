@@ -69,14 +69,24 @@ def check_response(config: GatewayConfig, response: httpx.Response, what: str) -
     """Raise :class:`GatewayError` for a non-2xx answer, saying what to do about it."""
     if response.is_success:
         return
+    import http
+
     status = response.status_code
-    phrase = response.reason_phrase or ""
+    try:  # the standard phrase: servers put their own message in the reason phrase too
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
     url = f"{config.base_url}{response.request.url.path}"
     message = f"gateway {url} answered HTTP {status} {phrase}".rstrip() + f" to {what}"
     reason = _reason(response)
     if reason:
         message += f" ({reason})"
-    if status in (401, 403):
+    if status == 403 and "KERNEL_USERNAME" in reason:
+        message += (
+            ": the gateway does not let this user start kernels; set KERNEL_USERNAME to a "
+            "user it allows (it is sent through [gateway] kernel_env)"
+        )
+    elif status in (401, 403):
         where = "KERNEL_MGMT_GATEWAY_TOKEN or the [gateway] token/token_env setting"
         given = "the token given was refused" if config.token else "no token was given"
         message += f": {given}; set the gateway's auth token in {where}"
