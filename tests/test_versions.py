@@ -16,6 +16,7 @@ PACKAGES = {
     "provider-pyimport": ("kernel-mgmt-provider-pyimport", "kernel_mgmt_provider_pyimport"),
     "provider-conda": ("kernel-mgmt-provider-conda", "kernel_mgmt_provider_conda"),
     "wrapper-kernel": ("wrapper-kernel", "wrapper_kernel"),
+    "provider-gateway": ("kernel-mgmt-provider-gateway", "kernel_mgmt_provider_gateway"),
 }
 
 
