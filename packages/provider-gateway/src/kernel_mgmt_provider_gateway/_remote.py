@@ -34,6 +34,8 @@ __all__ = ["GatewayLaunchError", "RemoteKernel", "delete_all"]
 _live: set[RemoteKernel] = set()
 _live_lock = threading.Lock()
 _atexit_registered = False
+#: DELETE attempts while the gateway answers 5xx (0.5 s apart).
+_DELETE_TRIES = 6
 
 
 class GatewayLaunchError(GatewayError):
@@ -43,13 +45,9 @@ class GatewayLaunchError(GatewayError):
 def _ssl_context(config: GatewayConfig) -> Any:
     if not config.websocket_url.startswith("wss://"):
         return None
-    import ssl
+    from ._rest import ssl_context
 
-    ctx = ssl.create_default_context(cafile=config.ca_certs)
-    if not config.validate_cert:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+    return ssl_context(config)
 
 
 class RemoteKernel:
@@ -238,14 +236,19 @@ class RemoteKernel:
         if self.remote_id is None or self.deleted or self._http is None:
             return
         what = f"deleting kernel {self.remote_id}"
-        try:
-            response = await self._http.delete(
-                f"/api/kernels/{self.remote_id}", timeout=self.config.launch_timeout
-            )
-        except httpx.HTTPError as e:
-            raise GatewayError(
-                describe_error(self.config, e, what, self.config.launch_timeout)
-            ) from None
+        for attempt in range(_DELETE_TRIES):
+            try:
+                response = await self._http.delete(
+                    f"/api/kernels/{self.remote_id}", timeout=self.config.launch_timeout
+                )
+            except httpx.HTTPError as e:
+                timeout = self.config.launch_timeout
+                raise GatewayError(describe_error(self.config, e, what, timeout)) from None
+            # A kernel the gateway is restarting can make jupyter_server fail the DELETE
+            # with a 500 for a moment: try again before giving up.
+            if response.status_code < 500 or attempt == _DELETE_TRIES - 1:
+                break
+            await asyncio.sleep(0.5)
         if response.status_code != 404:
             check_response(self.config, response, what)
         self.deleted = True

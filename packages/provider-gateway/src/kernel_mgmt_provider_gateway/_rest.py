@@ -13,7 +13,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ._config import GatewayConfig
 
-__all__ = ["GatewayError", "async_client", "check_response", "describe_error", "sync_client"]
+__all__ = [
+    "GatewayError",
+    "async_client",
+    "check_response",
+    "describe_error",
+    "ssl_context",
+    "sync_client",
+]
 
 
 class GatewayError(RuntimeError):
@@ -27,11 +34,43 @@ class GatewayError(RuntimeError):
         self.status = status
 
 
+_ssl_contexts: dict[tuple[bool, str | None], Any] = {}
+
+
+def ssl_context(config: GatewayConfig) -> Any:
+    """The TLS context for the gateway: made once per (validate_cert, ca_certs) and shared.
+
+    For a plain ``http://`` gateway an empty context: TLS is never used (no redirects are
+    followed), and loading the CA bundle costs every new HTTP client ~0.1-0.2 s.
+    """
+    import ssl
+
+    if config.base_url.startswith("http://") and not config.websocket_url.startswith("wss://"):
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    key = (config.validate_cert, config.ca_certs)
+    ctx = _ssl_contexts.get(key)
+    if ctx is None:
+        cafile = config.ca_certs
+        if cafile is None:
+            try:
+                import certifi  # httpx's own default CA bundle
+
+                cafile = certifi.where()
+            except ImportError:
+                cafile = None
+        ctx = ssl.create_default_context(cafile=cafile)
+        if not config.validate_cert:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        _ssl_contexts[key] = ctx
+    return ctx
+
+
 def _client_args(config: GatewayConfig, timeout: float) -> dict[str, Any]:
     return {
         "base_url": config.base_url,
         "headers": config.http_headers(),
-        "verify": config.verify(),
+        "verify": ssl_context(config),
         "timeout": timeout,
         "follow_redirects": False,
         "trust_env": True,  # HTTPS_PROXY / NO_PROXY as every HTTP tool honours them
