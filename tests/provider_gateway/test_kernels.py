@@ -328,3 +328,22 @@ async def test_user_not_allowed_by_the_gateway(
     assert "set KERNEL_USERNAME to a user it allows" in message
     assert eg.token not in message
     assert eg.kernels() == []
+
+
+@pytest.mark.parametrize("after", [0.0, 0.05, 0.3, 1.0])
+async def test_launch_given_up_leaves_nothing(kg: Gateway, after: float) -> None:
+    """A launch cancelled at any point (during the POST, the websocket, the bridge) deletes
+    whatever it had started on the gateway and closes what it had opened here."""
+    finder = KernelFinder.from_entrypoints({})
+    list(finder.find_kernels())
+    task = asyncio.ensure_future(finder.launch("gateway/python3"))
+    await asyncio.sleep(after)
+    task.cancel()
+    try:
+        _info, manager = await task
+    except asyncio.CancelledError:
+        pass
+    else:  # it was quicker than the cancel
+        await manager.kill()
+        await manager.cleanup()
+    # The fixture checks the gateway's /api/kernels, bridge threads and connection files.

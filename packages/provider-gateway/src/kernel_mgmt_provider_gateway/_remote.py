@@ -65,6 +65,7 @@ class RemoteKernel:
         self.deleted = False
         self._http: Any = None
         self._watcher: asyncio.Task[Any] | None = None
+        self._opening: asyncio.Task[Any] | None = None
         self._lock = threading.Lock()
         self._dead = threading.Event()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -117,14 +118,27 @@ class RemoteKernel:
         from ._bridge import Bridge
 
         config = self.config
+        self._opening = asyncio.current_task()
         self._http = async_client(config)
         what = f"starting kernelspec {self.kernelspec!r}"
-        try:
-            response = await self._http.post(
+        post = asyncio.ensure_future(
+            self._http.post(
                 "/api/kernels",
                 json={"name": self.kernelspec, "env": env},
                 timeout=config.launch_timeout,
             )
+        )
+        try:
+            response = await asyncio.shield(post)
+        except asyncio.CancelledError:
+            # The launch was given up (a timeout, Ctrl-C) while the gateway starts the
+            # kernel: learn its id anyway, so that closing deletes it instead of leaking it.
+            with contextlib.suppress(Exception):
+                late = await asyncio.wait_for(post, config.launch_timeout)
+                if late.is_success:
+                    self.remote_id = str(late.json()["id"])
+                    self._register()
+            raise
         except httpx.HTTPError as e:
             raise GatewayLaunchError(
                 describe_error(config, e, what, config.launch_timeout)
@@ -257,6 +271,11 @@ class RemoteKernel:
             self.bridge.mark_dead("it was deleted (kill)")
 
     async def _close(self, delete: bool) -> None:
+        opening = self._opening
+        if opening is not None and not opening.done() and opening is not asyncio.current_task():
+            # A launch given up midway: let it finish learning the kernel's id first.
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(opening), self.config.launch_timeout)
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(BaseException):
