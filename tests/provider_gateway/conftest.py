@@ -62,10 +62,11 @@ class Gateway:
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.log = home / f"{kind}.log"
+        self.scheme = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def _env(self) -> dict[str, str]:
         home = self.home
@@ -145,7 +146,7 @@ class Gateway:
             if self.proc is None or self.proc.poll() is not None:
                 return False
             try:
-                r = httpx.get(f"{self.url}/api", headers=self.headers, timeout=2)
+                r = httpx.get(f"{self.url}/api", headers=self.headers, timeout=2, verify=False)
                 if r.status_code == 200:
                     return True
             except httpx.HTTPError:
@@ -158,12 +159,14 @@ class Gateway:
         return {"Authorization": f"token {self.token}"}
 
     def kernels(self) -> list[dict[str, Any]]:
-        r = httpx.get(f"{self.url}/api/kernels", headers=self.headers, timeout=10)
+        r = httpx.get(f"{self.url}/api/kernels", headers=self.headers, timeout=10, verify=False)
         r.raise_for_status()
         return r.json()
 
     def delete(self, kernel_id: str) -> int:
-        r = httpx.delete(f"{self.url}/api/kernels/{kernel_id}", headers=self.headers, timeout=30)
+        r = httpx.delete(
+            f"{self.url}/api/kernels/{kernel_id}", headers=self.headers, timeout=30, verify=False
+        )
         return r.status_code
 
     def delete_all(self) -> None:
@@ -273,11 +276,20 @@ def kg_json(
     yield from _use(gateways["kg-json"], local_env, monkeypatch)
 
 
+def _listening() -> set[int]:
+    """TCP ports this test process listens on (the bridges' sockets among them)."""
+    import psutil
+
+    conns = psutil.Process().net_connections(kind="tcp")
+    return {c.laddr.port for c in conns if c.status == "LISTEN" and c.laddr}
+
+
 def _use(gw: Gateway, local_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
     monkeypatch.setenv("KERNEL_MGMT_GATEWAY_URL", gw.url)
     monkeypatch.setenv("KERNEL_MGMT_GATEWAY_TOKEN", gw.token)
     provider.load_config({})
     before = set(_bridge_threads())
+    ports_before = _listening()
     yield gw
     left = gw.kernels() if gw.proc is not None else []
     if left:
@@ -288,7 +300,9 @@ def _use(gw: Gateway, local_env: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     threads = set(_bridge_threads()) - before
     runtime = local_env / "runtime"
     files = sorted(p.name for p in runtime.glob("kernel-*.json")) if runtime.is_dir() else []
+    sockets = _listening() - ports_before
     assert not left, f"remote kernels left on the {gw.kind} gateway: {left}"
+    assert not sockets, f"sockets still listening on ports {sorted(sockets)}"
     assert not threads, f"bridge threads left: {threads}"
     assert not files, f"connection files left: {files}"
 

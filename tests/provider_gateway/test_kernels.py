@@ -160,6 +160,10 @@ async def test_heartbeat_only_while_alive(kg: Gateway) -> None:
                 sock.close()
 
         assert await ping()
+        path = Path(manager.connection_file)
+        assert path.parent == Path(os.environ["JUPYTER_RUNTIME_DIR"])
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert json.loads(path.read_text()) == info
         await manager.kill()
         assert not await manager.is_alive()
         assert not await ping()
