@@ -235,7 +235,9 @@ class Bridge:
         import websockets
 
         try:
+            quickack = _quickack(self._ws)
             async for data in self._ws:
+                quickack()
                 try:
                     channel, parts = (
                         _wire.decode_v1(data)
@@ -300,6 +302,23 @@ class Bridge:
                 self.mark_dead("the gateway reports the kernel dead (its restart failed)")
             elif state == "restarting":
                 self.mark_dead("the kernel died and the gateway restarted it (its state is lost)")
+
+
+def _quickack(websocket: Any) -> Callable[[], None]:
+    """A function re-arming TCP_QUICKACK on the websocket's socket (Linux), else a no-op."""
+    import socket
+
+    sock = websocket.transport.get_extra_info("socket") if hasattr(websocket, "transport") else None
+    option = getattr(socket, "TCP_QUICKACK", None)
+    if sock is None or option is None:
+        return lambda: None
+
+    def arm() -> None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, 1)
+
+    arm()
+    return arm
 
 
 def run_loop_thread(name: str) -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
