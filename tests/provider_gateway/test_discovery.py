@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -46,7 +47,9 @@ def test_kernel_types_and_metadata(gateway: Gateway) -> None:
     assert attrs["metadata"]["launch_parameter_schema"] == LAUNCH_SCHEMA
     assert attrs["metadata"]["debugger"] is True
     assert attrs["gateway"]["url"] == gateway.url
-    assert _gateway_info(finder).status == "ok"
+    info = _gateway_info(finder)
+    assert info.status == "ok" and info.kernels == 1
+    assert info.note == f"gateway {gateway.url} (from KERNEL_MGMT_GATEWAY_URL)"
     # Other providers still list next to it.
     assert any(k.startswith("pyimport/") for k in kernels)
 
@@ -143,26 +146,37 @@ def test_stopped_gateway_is_only_its_own_problem(doomed: Gateway) -> None:
 
 
 @pytest.fixture
-def silent_server() -> Iterator[str]:
-    """A TCP server that accepts connections and never answers: a hung gateway."""
+def silent_server() -> Iterator[tuple[str, list[bytes]]]:
+    """A TCP server that reads each request's head and never answers: a hung gateway."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
     held: list[socket.socket] = []
+    heads: list[bytes] = []
     stop = threading.Event()
 
     def accept() -> None:
         server.settimeout(0.2)
         while not stop.is_set():
             try:
-                held.append(server.accept()[0])
+                conn = server.accept()[0]
             except OSError:
                 continue
+            held.append(conn)
+            conn.settimeout(2)
+            data = b""
+            with contextlib.suppress(OSError):
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            heads.append(data)
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+        yield f"http://127.0.0.1:{server.getsockname()[1]}", heads
     finally:
         stop.set()
         thread.join(5)
@@ -172,15 +186,25 @@ def silent_server() -> Iterator[str]:
 
 
 def test_slow_gateway_times_out_within_its_timeout(
-    local_env: Path, silent_server: str, monkeypatch: pytest.MonkeyPatch
+    local_env: Path, silent_server: tuple[str, list[bytes]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("KERNEL_MGMT_GATEWAY_URL", silent_server)
-    finder = KernelFinder.from_entrypoints({"gateway": {"timeout": 0.5}})
+    """It also shows what goes on the wire: the token and the configured headers."""
+    url, heads = silent_server
+    monkeypatch.setenv("KERNEL_MGMT_GATEWAY_URL", url)
+    monkeypatch.setenv("KERNEL_MGMT_GATEWAY_TOKEN", "tok-123")
+    config = {"gateway": {"timeout": 0.5, "headers": {"X-Team": "blue"}}}
+    finder = KernelFinder.from_entrypoints(config)
     kernels = [k for k, _ in finder.find_kernels()]
     assert any(k.startswith("pyimport/") for k in kernels)
     info = _gateway_info(finder)
     assert info.status == "failed"
-    assert f"gateway {silent_server} did not answer listing kernelspecs within 0.5 s" in info.reason
+    assert f"gateway {url} did not answer listing kernelspecs within 0.5 s" in info.reason
+    assert "tok-123" not in info.reason
+    (head,) = heads
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "GET /api/kernelspecs HTTP/1.1"
+    assert "authorization: token tok-123" in [line.lower() for line in lines]
+    assert "x-team: blue" in [line.lower() for line in lines]
 
 
 def test_not_a_gateway(local_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -78,17 +78,24 @@ def find_kernels() -> list[tuple[str, dict[str, Any]]]:
         refuses the token or is not a gateway (the message names its URL and the status).
     """
     if not _url_configured():
-        from kernel_mgmt import discovery
-
         # Not a problem (nothing to log on every listing): a note for `kernel-mgmt providers`.
-        # A core without report_note (before 0.1.x) shows nothing.
-        note = getattr(discovery, "report_note", None)
-        if note is not None:
-            note(NOT_CONFIGURED)
+        _note(NOT_CONFIGURED)
         return []
     from ._discover import find_kernelspecs
 
-    return find_kernelspecs(_settings())
+    settings = _settings()
+    records = find_kernelspecs(settings)
+    _note(f"gateway {settings.base_url} (from {settings.url_source})")
+    return records
+
+
+def _note(message: str) -> None:
+    """``kernel_mgmt.discovery.report_note``, where the installed core has it."""
+    from kernel_mgmt import discovery
+
+    note = getattr(discovery, "report_note", None)
+    if note is not None:
+        note(message)
 
 
 @hookimpl

@@ -40,6 +40,19 @@ __all__ = ["MAX_ROUTES", "Bridge"]
 MAX_ROUTES = 10000
 _REPLAY_HISTORY = 4096
 _REQUEST_CHANNELS = ("shell", "control", "stdin")
+_SNDMORE_NOBLOCK = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
+_NOBLOCK = int(zmq.NOBLOCK)
+# pyzmq's compiled send, called on the asyncio sockets: their send_multipart makes a Future
+# per message, which the relay (sending from the websocket reader) never needs.
+_zsend = zmq.backend.Socket.send
+
+
+def _send(sock: Any, frames: list[bytes]) -> None:
+    """Send one message now (zmq.Again if the peer's queue is full: libzmq queues multipart
+    messages atomically, so nothing is half sent)."""
+    last = len(frames) - 1
+    for i, frame in enumerate(frames):
+        _zsend(sock, frame, _SNDMORE_NOBLOCK if i < last else _NOBLOCK)
 
 
 class Bridge:
@@ -263,7 +276,10 @@ class Bridge:
         signed = [DELIM, self.session.sign(parts[:4]), *parts]
         if channel == "iopub":
             self._watch_iopub(parts)
-            self._socks["iopub"].send_multipart(signed)
+            try:
+                _send(self._socks["iopub"], signed)
+            except zmq.Again:  # a subscriber past its high-water mark: PUB drops, as kernels do
+                log.debug("%s: an IOPub subscriber is too slow; message dropped", self.label)
             return
         if channel not in self._routes:
             log.warning("%s: dropped a message on unknown channel %r", self.label, channel)
@@ -280,7 +296,7 @@ class Bridge:
             log.debug("%s: no client to route a %s reply to", self.label, channel)
             return
         try:
-            self._socks[channel].send_multipart([*idents, *signed], zmq.NOBLOCK)
+            _send(self._socks[channel], [*idents, *signed])
         except zmq.ZMQError as e:  # the client went away (ROUTER_MANDATORY is off: rare)
             log.debug("%s: could not deliver a %s message: %s", self.label, channel, e)
 
