@@ -351,3 +351,41 @@ async def test_launch_given_up_leaves_nothing(kg: Gateway, after: float) -> None
         await manager.kill()
         await manager.cleanup()
     # The fixture checks the gateway's /api/kernels, bridge threads and connection files.
+
+
+async def test_restarter_replaces_a_kernel_deleted_on_the_gateway(kg: Gateway) -> None:
+    from kernel_mgmt.restarter import AsyncKernelRestarter
+
+    finder = KernelFinder.from_entrypoints({})
+    _info, manager = await finder.launch("gateway/python3")
+    restarter = AsyncKernelRestarter(manager, "gateway/python3", finder)
+    events: list[tuple[str, Any]] = []
+    restarted = asyncio.Event()
+
+    def on_died(data: Any) -> None:
+        events.append(("died", data))
+
+    def on_restarted(data: Any) -> None:
+        events.append(("restarted", data))
+        restarted.set()
+
+    restarter.add_callback(on_died, "died")
+    restarter.add_callback(on_restarted, "restarted")
+    restarter.start()
+    new = None
+    try:
+        assert kg.delete(manager.remote_kernel_id) == 204
+        await asyncio.wait_for(restarted.wait(), 60)
+        new = restarter.kernel_manager
+        assert new is not manager and await new.is_alive()
+        assert [e for e, _ in events] == ["died", "restarted"]
+        assert [k["id"] for k in kg.kernels()] == [new.remote_kernel_id]
+        assert new.kernel_id == manager.kernel_id  # the application's id is kept
+        async with run_kernel_async("gateway/python3"):  # other kernels are unaffected
+            assert len(kg.kernels()) == 2
+    finally:
+        restarter.stop()
+        for m in (new, manager):
+            if m is not None:
+                await m.kill()
+                await m.cleanup()
