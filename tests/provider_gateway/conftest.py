@@ -260,6 +260,17 @@ def gateway(
     yield from _use(gw, local_env, monkeypatch)
 
 
+@pytest.fixture(params=["kg", "eg", "kg-json"])
+def any_protocol(
+    request: pytest.FixtureRequest,
+    gateways: dict[str, Gateway],
+    local_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Gateway]:
+    """Both gateways with the v1 subprotocol, and a Kernel Gateway speaking legacy JSON."""
+    yield from _use(gateways[request.param], local_env, monkeypatch)
+
+
 @pytest.fixture
 def kg(
     gateways: dict[str, Gateway], local_env: Path, monkeypatch: pytest.MonkeyPatch

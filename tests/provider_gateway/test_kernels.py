@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -389,3 +390,44 @@ async def test_restarter_replaces_a_kernel_deleted_on_the_gateway(kg: Gateway) -
             if m is not None:
                 await m.kill()
                 await m.cleanup()
+
+
+UPLOAD_TARGET = textwrap.dedent(
+    """
+    import hashlib
+    from comm import get_comm_manager
+    received = []
+    def _target(comm, msg):
+        received.extend(bytes(b) for b in msg["buffers"])
+    get_comm_manager().register_target("upload", _target)
+    """
+)
+
+
+def test_buffers_from_the_client_reach_the_kernel(any_protocol: Gateway) -> None:
+    """jupyter_client sends a comm_open with binary buffers through the bridge (v1 and JSON)."""
+    import hashlib
+
+    from jupyter_client.blocking.client import BlockingKernelClient as JupyterClient
+
+    outputs: list[dict[str, Any]] = []
+    with run_kernel_blocking("gateway/python3") as kc:
+        assert kc.execute_interactive(UPLOAD_TARGET, timeout=60).content["status"] == "ok"
+        jc = JupyterClient()
+        jc.load_connection_info(dict(kc.connection_info))
+        jc.start_channels()
+        try:
+            jc.wait_for_ready(timeout=60)
+            content = {"comm_id": uuid.uuid4().hex, "target_name": "upload", "data": {}}
+            msg = jc.session.msg("comm_open", content)
+            jc.session.send(jc.shell_channel.socket, msg, buffers=[PNG, b"\x00\x01"])
+            jc.execute_interactive(
+                "print([hashlib.sha256(b).hexdigest() for b in received])",
+                output_hook=outputs.append,
+                timeout=60,
+            )
+        finally:
+            jc.stop_channels()
+    want = [hashlib.sha256(b).hexdigest() for b in (PNG, b"\x00\x01")]
+    texts = [o["content"].get("text", "") for o in outputs]
+    assert f"{want}\n" in texts, texts
