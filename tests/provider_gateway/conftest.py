@@ -123,6 +123,22 @@ class Gateway:
                 }
             )
         )
+        # A kernel that does not publish its shutdown_reply on IOPub (as ipykernel does): its
+        # deletion is seen by polling the gateway.
+        echo = self.home / "jupyter-path" / "kernels" / "echo"
+        echo.mkdir(parents=True, exist_ok=True)
+        (echo / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [
+                        sys.executable, "-m", "wrapper_kernel.examples.echo",
+                        "-f", "{connection_file}",
+                    ],
+                    "display_name": "Echo",
+                    "language": "text",
+                }
+            )
+        )  # fmt: skip
         for _attempt in range(5):  # a port picked by bind(0) may be taken before the server binds
             self.port = _free_port()
             with open(self.log, "ab") as log:

@@ -54,7 +54,7 @@ def test_installs_alone_and_runs_a_gateway_kernel(
     out = _sh(str(bin_dir / "kernel-mgmt"), "providers", "--json", env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     (info,) = json.loads(out.stdout)
-    assert (info["id"], info["status"], info["kernels"]) == ("gateway", "ok", 1)
+    assert (info["id"], info["status"], info["kernels"]) == ("gateway", "ok", 2)
     run = [str(bin_dir / "kernel-mgmt"), "run", "gateway/python3", "-c", "print(6 * 7)"]
     out = _sh(*run, env=env, timeout=120)
     assert (out.returncode, out.stdout) == (0, "42\n"), out.stderr

@@ -48,7 +48,7 @@ def test_kernel_types_and_metadata(gateway: Gateway) -> None:
     assert attrs["metadata"]["debugger"] is True
     assert attrs["gateway"]["url"] == gateway.url
     info = _gateway_info(finder)
-    assert info.status == "ok" and info.kernels == 1
+    assert info.status == "ok" and info.kernels == 2  # python3 and echo
     assert info.note == f"gateway {gateway.url} (from KERNEL_MGMT_GATEWAY_URL)"
     # Other providers still list next to it.
     assert any(k.startswith("pyimport/") for k in kernels)
@@ -80,11 +80,11 @@ def doomed(tmp_path: Path, local_env: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_short_lived_cache(doomed: Gateway) -> None:
     """Answers are kept for cache_ttl seconds: a stopped gateway is noticed after that."""
     settings = provider._settings()
-    first = _discover.find_kernelspecs(settings)
-    first[0][1]["display_name"] = "changed by a caller"
+    first = dict(_discover.find_kernelspecs(settings))
+    first["python3"]["display_name"] = "changed by a caller"
     doomed.stop()
-    again = _discover.find_kernelspecs(settings)  # from the cache: the gateway is gone
-    assert again[0][1]["display_name"] == "Python 3 (kg)"  # callers get copies
+    again = dict(_discover.find_kernelspecs(settings))  # from the cache: the gateway is gone
+    assert again["python3"]["display_name"] == "Python 3 (kg)"  # callers get copies
     provider.load_config({"gateway": {"cache_ttl": 0}})
     with pytest.raises(provider.GatewayError, match="cannot reach gateway"):
         _discover.find_kernelspecs(provider._settings())

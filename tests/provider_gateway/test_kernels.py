@@ -431,3 +431,18 @@ def test_buffers_from_the_client_reach_the_kernel(any_protocol: Gateway) -> None
     want = [hashlib.sha256(b).hexdigest() for b in (PNG, b"\x00\x01")]
     texts = [o["content"].get("text", "") for o in outputs]
     assert f"{want}\n" in texts, texts
+
+
+async def test_deletion_seen_by_polling(gateway: Gateway) -> None:
+    """A kernel that does not announce its exit (our echo kernel) deleted from outside: the
+    bridge notices from GET /api/kernels/<id> (every poll_interval) or the websocket."""
+    async with run_kernel_async("gateway/echo") as kc:
+        manager = kc.manager
+        assert (await kc.execute("hello")).content["status"] == "ok"
+        assert gateway.delete(manager.remote_kernel_id) == 204
+        assert not await asyncio.wait_for(manager.wait(None), 20)
+        assert "no longer on the gateway" in manager.death_reason or "websocket" in (
+            manager.death_reason
+        )
+        with pytest.raises(KernelDied):
+            await asyncio.wait_for(kc.kernel_info(), 20)
