@@ -12,3 +12,11 @@ fi
   -e packages/provider-conda -e "packages/wrapper-kernel[plot]" \
   -e packages/jupyter-bridge \
   -r requirements-test.txt
+.venv/bin/python -m pip install -q -e packages/provider-gateway
+# Jupyter Enterprise Gateway (a test peer of the gateway provider) pins jupyter_client<7,
+# jupyter_server<2 and pyzmq<25, which cannot share .venv: it gets a venv of its own.
+if [ ! -x .venv-eg/bin/jupyter-enterprisegateway ]; then
+  "$PYTHON" -m venv .venv-eg
+  .venv-eg/bin/python -m pip install -q --upgrade pip
+  .venv-eg/bin/python -m pip install -q "jupyter-enterprise-gateway>=3.2,<4"
+fi

@@ -17,6 +17,7 @@ PACKAGES = {
     "provider-conda": ("kernel-mgmt-provider-conda", "kernel_mgmt_provider_conda"),
     "wrapper-kernel": ("wrapper-kernel", "wrapper_kernel"),
     "jupyter-bridge": ("kernel-mgmt-jupyter", "kernel_mgmt_jupyter"),
+    "provider-gateway": ("kernel-mgmt-provider-gateway", "kernel_mgmt_provider_gateway"),
 }
 
 

@@ -114,7 +114,7 @@ def cmd_providers(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for info in infos:
-        reason = info.reason or "; ".join(info.problems)
+        reason = info.reason or "; ".join(info.problems) or info.note
         rows.append(
             [
                 info.id,

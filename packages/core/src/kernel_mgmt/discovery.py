@@ -53,6 +53,7 @@ from .problems import (
     Problem,
     ProblemReporting,
     problems_captured,
+    report_note,
     report_problem,
 )
 
@@ -78,6 +79,7 @@ __all__ = [
     "ProviderInfo",
     "ProviderTimeout",
     "problems_captured",
+    "report_note",
     "report_problem",
     "scan_entry_points",
     "validate_launch_params",

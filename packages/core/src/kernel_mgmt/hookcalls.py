@@ -139,6 +139,7 @@ class FindCalls:
             return job.processed
 
     def _process_find(self, provider: _Provider, job: _Job) -> list[tuple[str, dict[str, Any]]]:
+        provider.info.note = ""  # each listing says it anew
         try:
             return self._check_find(provider, job)
         finally:

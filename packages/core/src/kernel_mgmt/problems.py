@@ -17,7 +17,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from .hookcalls import _Job
     from .providers import ProviderInfo
 
-__all__ = ["LOGGER_NAME", "Problem", "ProblemReporting", "problems_captured", "report_problem"]
+__all__ = [
+    "LOGGER_NAME",
+    "Problem",
+    "ProblemReporting",
+    "problems_captured",
+    "report_note",
+    "report_problem",
+]
 
 LOGGER_NAME = "kernel_mgmt.discovery"
 
@@ -74,6 +81,25 @@ def report_problem(message: str) -> None:
     logging.getLogger(LOGGER_NAME).warning("%s", message)
 
 
+class _Note(str):
+    """A message passed to :func:`report_note` (kept apart from problems in the sink)."""
+
+    __slots__ = ()
+
+
+def report_note(message: str) -> None:
+    """Say something about the calling provider's state that is not a problem.
+
+    For example "not configured, so no kernel types: set ...". Inside a provider hook a
+    :class:`KernelFinder` runs, it becomes :attr:`ProviderInfo.note` (shown as the reason of
+    an ``ok`` provider by ``kernel-mgmt providers``); it is neither logged nor listed among
+    the problems. Elsewhere it is ignored.
+    """
+    sink = _sinks.get(threading.get_ident())
+    if sink is not None:
+        sink.append(_Note(message))
+
+
 def problems_captured() -> bool:
     """Whether :func:`report_problem` on this thread is recorded as a provider's problem.
 
@@ -94,9 +120,13 @@ class ProblemReporting:
     _all: list[_Provider]
 
     def _report_collected(self, info: ProviderInfo, job: _Job) -> None:
-        """Record each problem the provider reported with report_problem() during the job."""
+        """Record each problem the provider reported with report_problem() during the job
+        (and its latest report_note())."""
         for message in list(job.reported):  # a copy: a timed-out job may still be reporting
-            self._report(info, message)
+            if isinstance(message, _Note):
+                info.note = str(message)
+            else:
+                self._report(info, message)
 
     def _report(self, info: ProviderInfo, message: str) -> None:
         """Record and log a problem, once per provider and message."""

@@ -69,6 +69,8 @@ class ProviderInfo:
         self.hooks: list[str] = []
         self.kernels: int | None = None
         self.problems: list[str] = []
+        #: What the provider says about its state when nothing is wrong (report_note).
+        self.note = ""
 
     def __repr__(self) -> str:
         return f"<ProviderInfo {self.id!r} {self.status} {self.reason!r}>"
@@ -84,6 +86,7 @@ class ProviderInfo:
             "hooks": list(self.hooks),
             "kernels": self.kernels,
             "problems": list(self.problems),
+            "note": self.note,
         }
 
 
