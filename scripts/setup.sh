@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv from scratch and install the five packages (editable) plus the test peers.
+# Create .venv from scratch and install every package (editable) plus the test peers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -9,10 +9,9 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q \
   -e packages/core -e packages/provider-spec -e packages/provider-pyimport \
-  -e packages/provider-conda -e "packages/wrapper-kernel[plot]" \
+  -e packages/provider-conda -e packages/provider-gateway -e "packages/wrapper-kernel[plot,repl]" \
   -e packages/jupyter-bridge \
   -r requirements-test.txt
-.venv/bin/python -m pip install -q -e packages/provider-gateway
 # Jupyter Enterprise Gateway (a test peer of the gateway provider) pins jupyter_client<7,
 # jupyter_server<2 and pyzmq<25, which cannot share .venv: it gets a venv of its own.
 if [ ! -x .venv-eg/bin/jupyter-enterprisegateway ]; then
