@@ -251,6 +251,8 @@ def local_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in list(os.environ):
         if var.startswith(("KERNEL_MGMT_GATEWAY", "JUPYTER_GATEWAY")):
             monkeypatch.delenv(var)
+    # The bridge's CurveZMQ policy is the default (auto: encrypted) unless a test sets one.
+    monkeypatch.delenv("KERNEL_MGMT_TRANSPORT_ENCRYPTION", raising=False)
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "config"))

@@ -19,6 +19,7 @@ import pytest
 
 from kernel_mgmt import run_kernel_async, run_kernel_blocking
 from kernel_mgmt.client_base import KernelDied
+from kernel_mgmt.curve import apply_client_options, curve_keys
 from kernel_mgmt.discovery import InvalidLaunchParams, KernelFinder
 
 from .conftest import Gateway
@@ -151,6 +152,9 @@ async def test_heartbeat_only_while_alive(kg: Gateway) -> None:
         async def ping() -> bool:
             sock = ctx.socket(zmq.REQ)
             sock.linger = 0
+            keys = curve_keys(info)  # the bridge is a CURVE server (encryption is on)
+            assert keys is not None
+            apply_client_options(sock, keys)
             sock.connect(f"tcp://127.0.0.1:{info['hb_port']}")
             try:
                 await sock.send(b"ping")

@@ -291,6 +291,7 @@ class KernelFinder(ProviderLoading, FindCalls, ProblemReporting):
         launch_params: dict[str, Any] | None = None,
         *,
         kernel_id: str | None = None,
+        transport_encryption: str | None = None,
     ) -> tuple[dict[str, Any], Any]:
         """Launch kernel type ``name`` through the provider owning its prefix.
 
@@ -298,10 +299,14 @@ class KernelFinder(ProviderLoading, FindCalls, ProblemReporting):
         defaults applied) before the provider is called, so nothing starts when they are wrong.
         ``kernel_id`` (e.g. to keep an id across a restart) reaches providers whose launch
         hook accepts it. Concurrent launches share one ``find_kernels`` call of the provider.
+        ``transport_encryption`` (``disabled``/``auto``/``required``) is this launch's CurveZMQ
+        policy in place of the config's (a kernelspec's own option still overrides either;
+        see :mod:`kernel_mgmt.curve`): the Jupyter bridge passes jupyter_client's ``required``.
 
         :returns: ``(connection_info, kernel_manager)`` from the provider.
         :raises NoSuchKernel: unknown provider or kernel type.
         :raises InvalidLaunchParams: parameters that do not match the schema.
+        :raises ValueError: a ``transport_encryption`` that is not one of the three policies.
         """
         import asyncio
 
@@ -317,8 +322,9 @@ class KernelFinder(ProviderLoading, FindCalls, ProblemReporting):
         if impl is None:
             raise NoSuchKernel(name, f"provider {provider.id!r} has no launch hook")
         kwargs: dict[str, Any] = {"kernel_id": kernel_id} if kernel_id is not None else {}
-        # The config's transport_encryption reaches every launcher the provider builds.
-        with curve.policy_scope(transport_encryption_policy(self.config)):
+        # This launch's transport_encryption, else the config's, reaches every launcher the
+        # provider builds (policy_scope raises ValueError for a bad value).
+        with curve.policy_scope(transport_encryption or transport_encryption_policy(self.config)):
             result = call_impl(impl, name=kernel_name, cwd=cwd, launch_params=params, **kwargs)
             if hasattr(result, "__await__"):
                 result = await result

@@ -11,6 +11,11 @@ Everything runs on the bridge's own event loop in a daemon thread, so the bridge
 depend on the loop (or the thread) that launched it: a blocking client's private loop, a
 notebook's loop and ``asyncio.run`` all work. The heartbeat is answered only while the
 remote kernel is alive.
+
+With Curve keys (``curve_publickey``/``curve_secretkey`` of its connection file, see
+:mod:`kernel_mgmt.curve`) the bridge is the CURVE server on all five sockets, as a kernel is:
+what passes over loopback between a client and the bridge is encrypted, and a client without
+the kernel's public key gets nothing.
 """
 
 from __future__ import annotations
@@ -62,8 +67,12 @@ class Bridge:
     is seen to be gone.
     """
 
-    def __init__(self, key: str, kernel_label: str) -> None:
+    def __init__(
+        self, key: str, kernel_label: str, curve: tuple[bytes, bytes | None] | None = None
+    ) -> None:
         self.key = key
+        #: ``(public, secret)`` Curve keys (Z85 bytes) when the sockets encrypt, else None.
+        self.curve = curve
         self.label = kernel_label
         self.session = Session(key)
         self.ports: dict[str, int] = {}
@@ -82,8 +91,15 @@ class Bridge:
 
     # -- setup --------------------------------------------------------------------------------
 
+    def __repr__(self) -> str:  # the keys stay out: reprs end up in logs
+        encrypted = " curve" if self.curve is not None else ""
+        return f"<Bridge {self.label} ports {sorted(self.ports.values())}{encrypted}>"
+
     def bind(self) -> dict[str, int]:
-        """Bind the five sockets on 127.0.0.1 (OS-chosen ports: no allocation race)."""
+        """Bind the five sockets on 127.0.0.1 (OS-chosen ports: no allocation race), as CURVE
+        servers when the bridge has Curve keys (set before binding, as libzmq requires)."""
+        from kernel_mgmt.curve import apply_server_options
+
         self._ctx = zmq.asyncio.Context()
         kinds = {
             "shell": zmq.ROUTER,
@@ -97,6 +113,8 @@ class Bridge:
             sock.setsockopt(zmq.LINGER, 0)
             if channel == "iopub":
                 sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscription gets a welcome
+            if self.curve is not None:
+                apply_server_options(sock, self.curve)
             port = sock.bind_to_random_port("tcp://127.0.0.1")
             self._socks[channel] = sock
             self.ports[f"{channel}_port"] = port

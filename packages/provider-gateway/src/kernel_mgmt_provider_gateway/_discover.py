@@ -1,7 +1,8 @@
 """Kernel types from the gateway's ``GET /api/kernelspecs``, with a short-lived cache.
 
 Each remote kernelspec ``NAME`` becomes ``gateway/NAME`` with its display name, language and
-metadata (``launch_parameter_schema`` included, where the gateway's kernelspec has one).
+metadata (``launch_parameter_schema`` included, where the gateway's kernelspec has one), which
+declares CurveZMQ support for the local bridge (``supported_encryption: ["curve"]``).
 Answers, failures included, are kept for ``cache_ttl`` seconds so that a burst of listings
 (an editor starting up, several finders) costs the gateway one request, and an unreachable
 gateway costs its timeout once per ``cache_ttl``, not once per call.
@@ -51,13 +52,14 @@ def kernel_records(config: GatewayConfig, body: Any) -> list[tuple[str, dict[str
         if not isinstance(name, str) or not name or "/" in name or any(c.isspace() for c in name):
             continue  # the finder would reject it; nothing a user could launch
         metadata = spec.get("metadata") if isinstance(spec.get("metadata"), dict) else {}
+        metadata, remote_encryption = _bridge_encryption(metadata)
         language = spec.get("language") if isinstance(spec.get("language"), str) else ""
         display = spec.get("display_name") if isinstance(spec.get("display_name"), str) else name
         attrs: dict[str, Any] = {
             "display_name": display,
             "language": language,
             "language_info": {"name": language},
-            "metadata": copy.deepcopy(metadata),
+            "metadata": metadata,
             "gateway": {
                 "url": config.base_url,
                 "kernelspec": name,
@@ -65,11 +67,33 @@ def kernel_records(config: GatewayConfig, body: Any) -> list[tuple[str, dict[str
                 "resources": copy.deepcopy(model.get("resources") or {}),
             },
         }
+        if remote_encryption:
+            attrs["gateway"]["remote_encryption"] = remote_encryption
         if body.get("default") == name:
             attrs["gateway"]["default"] = True
         records.append((name, attrs))
     records.sort(key=lambda r: r[0])
     return records
+
+
+def _bridge_encryption(metadata: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metadata as our launch reads it, and the remote kernelspec's encryption keys.
+
+    Clients talk to the local bridge, which is ours and always a CurveZMQ server: the type
+    declares ``supported_encryption: ["curve"]`` like our wrapper kernels, so the policy
+    (``transport_encryption`` in the config, ``$KERNEL_MGMT_TRANSPORT_ENCRYPTION``) decides
+    as for them. The remote kernelspec's ``supported_encryption``/``transport_encryption``
+    concern the gateway's own link to its kernel, not our loopback sockets: they are kept
+    aside under ``gateway.remote_encryption``, for information.
+    """
+    metadata = copy.deepcopy(metadata)
+    remote = {
+        key: metadata.pop(key)
+        for key in ("supported_encryption", "transport_encryption")
+        if key in metadata
+    }
+    metadata["supported_encryption"] = ["curve"]
+    return metadata, remote
 
 
 def _fetch(config: GatewayConfig) -> list[tuple[str, dict[str, Any]]]:

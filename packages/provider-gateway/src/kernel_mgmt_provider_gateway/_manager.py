@@ -134,15 +134,26 @@ async def launch_kernel(
     cwd: str | None,
     launch_params: Mapping[str, Any] | None,
     kernel_id: str | None,
+    transport_encryption: str | None = None,
 ) -> tuple[dict[str, Any], GatewayKernelManager]:
     """Start kernelspec ``name`` on the gateway; ``(connection_info, manager)`` of its bridge.
 
+    The bridge gets CurveZMQ keys as our wrapper kernels do (it declares support): unless
+    the policy is ``disabled`` — *transport_encryption*, else the finder's config (its
+    ``policy_scope``), else ``$KERNEL_MGMT_TRANSPORT_ENCRYPTION``, else ``auto``. Decided
+    here, in the caller's context, before anything starts.
+
     :raises GatewayLaunchError: the gateway refused or failed to start it, or its websocket
         could not be opened (nothing is left running on either side).
+    :raises kernel_mgmt.curve.TransportEncryptionError: encryption is required but this
+        pyzmq cannot do CurveZMQ, or ``$KERNEL_MGMT_TRANSPORT_ENCRYPTION`` is not a policy.
     """
+    from kernel_mgmt.curve import provision
+
     label = f"gateway/{name}"
+    keys = provision(label, "tcp", ["curve"], None, transport_encryption)
     env = kernel_env(config, cwd, launch_params)
-    remote = RemoteKernel(config, name, label)
+    remote = RemoteKernel(config, name, label, keys)
     try:
         info = await remote.call(remote.open(env, kernel_id))
     except BaseException as e:

@@ -53,10 +53,18 @@ def _ssl_context(config: GatewayConfig) -> Any:
 class RemoteKernel:
     """A kernel on the gateway and its local bridge (see the module docstring)."""
 
-    def __init__(self, config: GatewayConfig, kernelspec: str, label: str) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        kernelspec: str,
+        label: str,
+        curve_keys: dict[str, str] | None = None,
+    ) -> None:
         from ._bridge import run_loop_thread
 
         self.config = config
+        #: ``curve_publickey``/``curve_secretkey`` for the bridge ({} without encryption).
+        self.curve_keys = dict(curve_keys or {})
         self.kernelspec = kernelspec
         self.label = label
         self.remote_id: str | None = None
@@ -71,6 +79,9 @@ class RemoteKernel:
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._closed = False
         self.loop, self.thread = run_loop_thread(f"kernel_mgmt-gateway-{kernelspec}")
+
+    def __repr__(self) -> str:  # no keys, no token: reprs end up in logs
+        return f"<RemoteKernel {self.label} on {self.config.base_url} id {self.remote_id}>"
 
     # -- running on the private loop ----------------------------------------------------------
 
@@ -156,8 +167,9 @@ class RemoteKernel:
         self._register()
         ws = await self._connect()
         from kernel_mgmt.connection import new_key
+        from kernel_mgmt.curve import curve_keys
 
-        bridge = self.bridge = Bridge(new_key(), self.label)
+        bridge = self.bridge = Bridge(new_key(), self.label, curve_keys(self.curve_keys))
         ports = bridge.bind()
         bridge.on_dead(self._on_dead)
         bridge.attach(ws)
@@ -207,6 +219,7 @@ class RemoteKernel:
             signature_scheme="hmac-sha256",
             kernel_name=self.kernelspec,
             **ports,
+            **self.curve_keys,
         )
         self.connection_file = path
         return info
