@@ -56,7 +56,8 @@ class GatewayConfig:
     auth_scheme: str = "token"
     timeout: float = 5.0
     launch_timeout: float = 120.0
-    headers: tuple[tuple[str, str], ...] = ()
+    #: Not in the repr either: a header may carry a credential (an API key, a cookie).
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     validate_cert: bool = True
     ca_certs: str | None = None
     kernel_env: tuple[str, ...] = ("KERNEL_USERNAME",)
@@ -88,6 +89,12 @@ class GatewayConfig:
         if self.token:
             headers["Authorization"] = f"{self.auth_scheme} {self.token}"
         return headers
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values never to show: the token and every configured header's value (any may be a
+        credential; short ones are left, as replacing them would garble messages)."""
+        values = [self.token or "", *(value for _name, value in self.headers)]
+        return tuple(v for v in values if len(v) >= 4)
 
     def verify(self) -> Any:
         """httpx's ``verify``: False, a CA bundle path, or True (the system's CAs)."""

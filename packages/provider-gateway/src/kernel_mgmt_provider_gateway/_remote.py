@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("kernel_mgmt_provider_gateway")
 
-__all__ = ["GatewayLaunchError", "RemoteKernel", "delete_all"]
+__all__ = ["GatewayLaunchError", "RedactingLogger", "RemoteKernel", "delete_all"]
 
 #: Remote kernels of this process not yet deleted: deleted at exit.
 _live: set[RemoteKernel] = set()
@@ -48,6 +48,31 @@ def _ssl_context(config: GatewayConfig) -> Any:
     from ._rest import ssl_context
 
     return ssl_context(config)
+
+
+class RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger replacing each of *secrets* by ``<hidden>`` in messages and their arguments."""
+
+    def __init__(self, logger: logging.Logger, secrets: tuple[str, ...]) -> None:
+        super().__init__(logger, {})
+        self.secrets = secrets
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self.secrets:
+                value = value.replace(secret, "<hidden>")
+        elif isinstance(value, (bytes, bytearray)):
+            for secret in self.secrets:
+                value = value.replace(secret.encode(), b"<hidden>")
+        return value
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            msg = self._clean(msg)
+            if self.secrets:
+                args = tuple(self._clean(a) for a in args)
+            kwargs.setdefault("stacklevel", 2)
+            self.logger.log(level, msg, *args, **kwargs)
 
 
 class RemoteKernel:
@@ -197,6 +222,8 @@ class RemoteKernel:
                 ssl=_ssl_context(config),
                 ping_interval=20,
                 ping_timeout=None,  # a long-running cell must not look like a dead link
+                # At DEBUG websockets logs every handshake header, Authorization included.
+                logger=RedactingLogger(logging.getLogger("websockets.client"), config.secrets()),
             )
         except Exception as e:
             where = f"{config.websocket_url}/api/kernels/{self.remote_id}/channels"
