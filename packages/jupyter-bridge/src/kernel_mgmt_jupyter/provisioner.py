@@ -9,6 +9,13 @@ jupyter_server and JupyterLab reconnect their channels after a restart). Interru
 kernelspec's ``interrupt_mode``: ``signal`` reaches :meth:`send_signal` (SIGINT, which we pass
 to the manager's ``interrupt``); for ``message`` jupyter_client's KernelManager sends
 ``interrupt_request`` on the control channel itself.
+
+CurveZMQ keys are kernel_mgmt's to give (see :mod:`kernel_mgmt.curve`): its policy (config,
+``$KERNEL_MGMT_TRANSPORT_ENCRYPTION``, default ``auto``) decides, because jupyter_client's
+``KernelManager.transport_encryption`` defaults to ``disabled`` and would otherwise turn
+encryption off for every kernel. Its ``required`` is passed on as this launch's policy: the
+kernel is launched with keys, or not at all (:class:`~kernel_mgmt.curve.TransportEncryptionError`
+naming the kernel type and the fix).
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from typing import Any
 
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from traitlets import Dict, Unicode
+
+from kernel_mgmt.curve import TransportEncryptionError
 
 from .params import ENV_PREFIX, from_env, merge_launch_params
 from .specs import MARKER
@@ -62,6 +71,7 @@ class KernelMgmtProvisioner(KernelProvisionerBase):  # type: ignore[misc]
     _exited = False
     _cwd: str | None = None
     _params: dict[str, Any] | None = None
+    _encryption: str | None = None
 
     # -- state ------------------------------------------------------------------------------
 
@@ -163,12 +173,13 @@ class KernelMgmtProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         """Work out the launch parameters; the command is the provider's to build."""
         explicit = kwargs.pop("launch_params", None)
         kwargs.pop("extra_arguments", None)
+        # jupyter_client's KernelManager keeps the policy in its trait (start_kernel's
+        # transport_encryption= sets it); a caller of pre_launch may also pass it here.
         encryption = kwargs.pop("transport_encryption", None)
-        if encryption == "required":
-            raise RuntimeError(
-                f"kernel {self.type_id!r}: transport_encryption='required' is not supported "
-                "by the kernel-mgmt provisioner"
-            )
+        if encryption is None:
+            encryption = getattr(self.parent, "transport_encryption", None)
+        required = isinstance(encryption, str) and encryption.strip().lower() == "required"
+        self._encryption = "required" if required else None
         if not self.type_id:
             raise KernelTypeGone(
                 "kernelspec names the kernel-mgmt provisioner without a type_id in "
@@ -212,10 +223,22 @@ class KernelMgmtProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         finder = shared().finder_for(self.type_id)
         try:
             info, manager = await finder.launch(
-                self.type_id, cwd, self._params, kernel_id=self.kernel_id or None
+                self.type_id,
+                cwd,
+                self._params,
+                kernel_id=self.kernel_id or None,
+                transport_encryption=self._encryption,
             )
         except NoSuchKernel as e:
             raise self._gone(e) from None
+        if self._encryption == "required" and not info.get("curve_publickey"):
+            await _discard(manager)
+            raise TransportEncryptionError(
+                f"kernel {self.type_id!r} was launched without CurveZMQ keys although "
+                "jupyter_client's transport_encryption is 'required' (its kernelspec sets "
+                "metadata.transport_encryption to 'disabled', or its provider gives no keys); "
+                "remove that option, or set KernelManager.transport_encryption to 'auto'"
+            )
         self._manager, self._exited = manager, False
         self._cwd = cwd or os.getcwd()
         connection: dict[str, Any] = dict(info)
@@ -234,6 +257,8 @@ class KernelMgmtProvisioner(KernelProvisionerBase):  # type: ignore[misc]
             # ports that are set (a restart's old ones): clear them first, as jupyter does.
             for port in ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port"):
                 setattr(km, port, 0)
+            if hasattr(km, "curve_publickey"):  # a restart without keys keeps none of old
+                km.curve_publickey = km.curve_secretkey = None
             km.load_connection_info(connection)
         return connection
 
@@ -256,3 +281,11 @@ class KernelMgmtProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         if not resolved.is_absolute() and self._cwd:
             resolved = (pathlib.Path(self._cwd) / resolved).resolve()
         return resolved.as_posix() if resolved.exists() else None
+
+
+async def _discard(manager: Any) -> None:
+    """Kill and clean up a kernel that must not be used (nothing of it is left)."""
+    try:
+        await manager.kill()
+    finally:
+        await manager.cleanup()
