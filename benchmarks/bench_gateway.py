@@ -19,6 +19,10 @@ on 127.0.0.1 with private Jupyter dirs and a kernelspec running this venv's ipyk
      file, client ``wait_for_ready``);
    - bare: ``POST /api/kernels``, open the channels websocket, one ``kernel_info_request``
      answered over it (with TCP_QUICKACK). Target: ours ≤ 1.2x bare.
+3. CurveZMQ: "ours" is the default, a bridge encrypting its loopback sockets (CURVE server
+   on all five); "ours, no CurveZMQ" is a second bridge launched with
+   ``transport_encryption = "disabled"``, measured in the same run (executes interleaved
+   with the others, launches alternating), so the encryption's cost is their difference.
 
 Run: ``.venv/bin/python benchmarks/bench_gateway.py [--launches N] [--executes N]``.
 """
@@ -210,16 +214,24 @@ async def our_launch(finder) -> float:
     return took
 
 
-async def execute_pair(url: str, finder, n: int) -> dict[str, list[float]]:
+async def execute_pair(url: str, finder, unencrypted, n: int) -> dict[str, list[float]]:
     from kernel_mgmt import start_kernel_async
 
     km, kc = await start_kernel_async("gateway/python3", finder=finder)
+    km2, kc2 = await start_kernel_async("gateway/python3", finder=unencrypted)
+    assert "curve_publickey" in kc.connection_info, "the default bridge should encrypt"
+    assert "curve_publickey" not in kc2.connection_info
     plain = BareWebsocket(url)
     quick = BareWebsocket(url, quickack=True)
     await plain.connect(km.remote_kernel_id)
     await quick.connect(km.remote_kernel_id)
-    samples: dict[str, list[float]] = {"ours": [], "plain": [], "quick": []}
-    calls = {"ours": lambda: kc.execute("pass"), "plain": plain.execute, "quick": quick.execute}
+    samples: dict[str, list[float]] = {"ours": [], "ours nocurve": [], "plain": [], "quick": []}
+    calls = {
+        "ours": lambda: kc.execute("pass"),
+        "ours nocurve": lambda: kc2.execute("pass"),
+        "plain": plain.execute,
+        "quick": quick.execute,
+    }
     try:
         for _ in range(10):  # warm up every path
             for call in calls.values():
@@ -232,9 +244,10 @@ async def execute_pair(url: str, finder, n: int) -> dict[str, list[float]]:
     finally:
         await plain.close()
         await quick.close()
-        kc.close()
-        await km.kill()
-        await km.cleanup()
+        for client, manager in ((kc, km), (kc2, km2)):
+            client.close()
+            await manager.kill()
+            await manager.cleanup()
     return samples
 
 
@@ -268,24 +281,36 @@ def main() -> int:
     try:
         from kernel_mgmt.discovery import KernelFinder
 
-        finder = KernelFinder.from_entrypoints({})
+        os.environ.pop("KERNEL_MGMT_TRANSPORT_ENCRYPTION", None)
+        finder = KernelFinder.from_entrypoints({})  # the default: auto, so encrypted
+        unencrypted = KernelFinder.from_entrypoints({"transport_encryption": "disabled"})
         assert "gateway/python3" in dict(finder.find_kernels())
+        assert "gateway/python3" in dict(unencrypted.find_kernels())
 
         async def run() -> dict[str, list[float]]:
-            results: dict[str, list[float]] = {"launch ours": [], "launch bare": []}
+            results: dict[str, list[float]] = {
+                "launch ours": [],
+                "launch ours nocurve": [],
+                "launch bare": [],
+            }
             await bare_launch(url)  # warm-up: the gateway's first kernel start is slower
             await our_launch(finder)
+            await our_launch(unencrypted)
+            order = ["ours", "ours nocurve", "bare"]
             for i in range(args.launches):
-                # Alternate who goes first, and let the previous kernel's teardown finish:
+                # Rotate who goes first, and let the previous kernel's teardown finish:
                 # a kernel exiting on this machine slows the next start.
-                for who in ("ours", "bare") if i % 2 == 0 else ("bare", "ours"):
+                for who in order[i % 3 :] + order[: i % 3]:
                     await asyncio.sleep(0.5)
                     if who == "ours":
                         results["launch ours"].append(await our_launch(finder))
+                    elif who == "ours nocurve":
+                        results["launch ours nocurve"].append(await our_launch(unencrypted))
                     else:
                         results["launch bare"].append((await bare_launch(url))[0])
-            pair = await execute_pair(url, finder, args.executes)
+            pair = await execute_pair(url, finder, unencrypted, args.executes)
             results["execute ours"] = pair["ours"]
+            results["execute ours nocurve"] = pair["ours nocurve"]
             results["execute bare"] = pair["quick"]
             results["execute plain"] = pair["plain"]
             return results
@@ -297,7 +322,8 @@ def main() -> int:
 
     med = {k: statistics.median(v) for k, v in results.items()}
     rows = [
-        ("execute round trip: ours (bridge)", "execute ours", "execute bare", 1.3),
+        ("execute round trip: ours (bridge, CurveZMQ)", "execute ours", "execute bare", 1.3),
+        ("execute round trip: ours, no CurveZMQ", "execute ours nocurve", "execute bare", None),
         ("execute round trip: bare websocket + TCP_QUICKACK", "execute bare", "execute bare", None),
         ("execute round trip: bare websocket, plain", "execute plain", "execute bare", None),
         (
@@ -306,7 +332,8 @@ def main() -> int:
             "execute bare",
             None,
         ),
-        ("launch -> ready: ours", "launch ours", "launch bare", 1.2),
+        ("launch -> ready: ours (CurveZMQ)", "launch ours", "launch bare", 1.2),
+        ("launch -> ready: ours, no CurveZMQ", "launch ours nocurve", "launch bare", None),
         ("launch -> ready: bare REST + websocket (+ QUICKACK)", "launch bare", "launch bare", None),
     ]
     head = f"{'what':<52} {'median ms':>10} {'p90 ms':>8} {'ratio':>7}  target"
@@ -319,6 +346,10 @@ def main() -> int:
             f"{label:<52} {med[key] * 1e3:>10.2f} {pct(results[key], 0.9) * 1e3:>8.2f} "
             f"{ratio:>6.2f}x  {verdict}"
         )
+    for what in ("execute", "launch"):
+        cost = med[f"{what} ours"] - med[f"{what} ours nocurve"]
+        ratio = med[f"{what} ours"] / med[f"{what} ours nocurve"]
+        print(f"CurveZMQ cost, {what}: {cost * 1e3:+.2f} ms per {what} ({ratio:.2f}x)")
     print(
         f"note: ratios are against the bare websocket client with TCP_QUICKACK (same gateway, "
         f"same kernel, same run); {args.executes} executes, {args.launches} launches each."

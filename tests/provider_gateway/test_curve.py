@@ -294,3 +294,44 @@ def test_every_bridge_port_is_a_curve_server(kg: Gateway) -> None:
         finally:
             ctx.term()
         assert kc.execute_interactive("1", timeout=60).content["status"] == "ok"
+
+
+@pytest.mark.parametrize("required", [False, True])
+async def test_through_jupyter_clients_kernel_manager(kg: Gateway, required: bool) -> None:
+    """jupyter_client's AsyncKernelManager starts a gateway kernel through the Jupyter
+    bridge's provisioner: the bridge encrypts (our default, and jupyter's 'required'), and
+    jupyter_client's own client reaches it with the keys it loaded."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    import kernel_mgmt_jupyter.finders as bridge_finders
+    from kernel_mgmt_jupyter import KernelFinderSpecManager
+
+    bridge_finders.reset_shared()  # finders made for this test's gateway
+    km = AsyncKernelManager(
+        kernel_name="gateway__python3", kernel_spec_manager=KernelFinderSpecManager()
+    )
+    kwargs = {"transport_encryption": "required"} if required else {}
+    await km.start_kernel(**kwargs)
+    try:
+        assert km.provisioner.type_id == TYPE
+        assert km.curve_publickey is not None and km.curve_secretkey is not None
+        path = km.connection_file
+        assert path == km.provisioner.manager.connection_file
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        client = km.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=60)
+            out: list[str] = []
+            reply = await client.execute_interactive(
+                "print(6 * 7)",
+                timeout=60,
+                output_hook=lambda m: out.append(m["content"].get("text", "")),
+            )
+        finally:
+            client.stop_channels()
+        assert reply["content"]["status"] == "ok" and "".join(out) == "42\n"
+    finally:
+        await km.shutdown_kernel(now=True)
+        bridge_finders.reset_shared()
+    assert not os.path.exists(path)
