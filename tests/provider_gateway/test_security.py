@@ -209,3 +209,20 @@ def test_reprs_of_the_config_hide_the_token() -> None:
     shown = repr(config) + str(config)
     assert "tok-abc" not in shown and SECRET_HEADER[1] not in shown
     assert config.http_headers()["Authorization"] == "token tok-abc"  # still sent
+
+
+@pytest.mark.parametrize("source", ["config", "env"])
+def test_a_url_with_credentials_is_refused_without_showing_them(source: str) -> None:
+    """Messages name the gateway's URL, so it may hold no password: a clear error that
+    says where to put credentials instead, and does not repeat them."""
+    from kernel_mgmt.config import ConfigError
+    from kernel_mgmt_provider_gateway._config import ENV_URL, parse_config
+
+    url = "https://alice:" + "pa55w0rd" + "@eg.example.org:8888"
+    section, environ = ({"url": url}, {}) if source == "config" else ({}, {ENV_URL: url})
+    with pytest.raises(ConfigError) as err:
+        parse_config(section, environ=environ)
+    message = str(err.value)
+    assert "pa55w0rd" not in message and "alice" not in message
+    assert "credentials" in message and "token_env" in message
+    assert ("gateway.url" if source == "config" else ENV_URL) in message

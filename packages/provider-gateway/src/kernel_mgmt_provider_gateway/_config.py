@@ -129,6 +129,16 @@ def _string(section: Mapping[str, Any], key: str) -> str | None:
 
 
 def _check_url(url: str, key: str, schemes: tuple[str, ...]) -> str:
+    rest = url.split("://", 1)[-1]
+    if "@" in rest.split("/", 1)[0]:
+        # Not echoed: the URL holds a password. Messages name the URL, so it must hold none.
+        raise ConfigError(
+            None,
+            key,
+            "the URL carries credentials (user:password@host), which messages would show: "
+            "give the gateway's token with token/token_env, or an Authorization header in "
+            "headers",
+        )
     if not url.startswith(schemes) or len(url.split("://", 1)[1].strip("/")) == 0:
         raise ConfigError(
             None,
