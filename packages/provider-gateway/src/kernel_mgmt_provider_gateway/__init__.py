@@ -3,7 +3,8 @@
 Each kernelspec the gateway offers is a kernel type ``gateway/<name>``. Launching one starts
 the kernel on the gateway (``POST /api/kernels``) and a local bridge — five ZeroMQ sockets on
 127.0.0.1 with their own key, relaying to the kernel's channels websocket — so that every
-client of kernel_mgmt or jupyter_client talks to it as to a local kernel.
+client of kernel_mgmt or jupyter_client talks to it as to a local kernel. The bridge is a
+CurveZMQ server under kernel_mgmt's ``transport_encryption`` policy, as our wrapper kernels.
 
 This module imports only the standard library and ``kernel_mgmt.hookspecs``: every
 ``kernel-mgmt list`` imports every provider, and without a gateway URL nothing more is
