@@ -11,3 +11,10 @@ fi
   -e packages/core -e packages/provider-spec -e packages/provider-pyimport \
   -e packages/provider-conda -e "packages/wrapper-kernel[plot]" \
   -r requirements-test.txt
+
+# The JupyterLab browser test (tests/jupyter_bridge/e2e) drives Debian's Chromium: install it
+# when it is missing and we can (root with apt); Playwright's own browser download cannot work here.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get install -y -qq chromium >/dev/null \
+    || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+fi

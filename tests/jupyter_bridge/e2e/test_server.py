@@ -1,0 +1,316 @@
+"""A real ``jupyter server`` with the bridge installed, through its REST and websocket API.
+
+One server (module-scoped) serves the listing and lifecycle tests; the broken-provider test
+starts its own. Kernels are found by the type id in their provisioner metadata (or, for the
+spec provider, by the name the issue fixes), never by the bridge's naming scheme.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from .conftest import (
+    JupyterServer,
+    JupyterWorld,
+    _alive,
+    by_type_id,
+    name_for,
+    require_bridge,
+    running_kernel,
+    type_id_of,
+    wait_until,
+)
+
+pytestmark = pytest.mark.timeout(300)
+
+#: jupyter_server's URL pattern for a kernel name (``_kernel_name_regex``).
+URL_NAME = re.compile(r"^[\w\.\-%]+$")
+
+REAL_ENV = "conda/realenv-python3"
+LISTED_ENV = "conda/listedenv-python3"
+PID = "import os; print(os.getpid())"
+
+
+def pid_of(ch: Any) -> int:
+    r = ch.execute(PID)
+    assert r.reply["status"] == "ok", r
+    return int(r.stdout.split()[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Listing
+
+
+def test_kernelspecs_list_every_provider(server: JupyterServer, world: JupyterWorld) -> None:
+    specs = server.kernelspecs()
+    models = specs["kernelspecs"]
+    ids = by_type_id(specs)
+    # The bridge is what makes these appear: no jupyter config of ours was written.
+    assert not any(world.config_dir.iterdir()), list(world.config_dir.iterdir())
+    for tid in ("pyimport/kernel", REAL_ENV, LISTED_ENV):
+        assert tid in ids, f"{tid} missing from /api/kernelspecs: {sorted(models)}"
+    # spec/NAME keeps NAME: the venv's ipykernel spec and the installed echo wrapper kernel.
+    for name in ("python3", "echo"):
+        assert name in models, sorted(models)
+        assert type_id_of(models[name]) in (None, f"spec/{name}"), models[name]
+    assert ids.get("spec/echo", "echo") == "echo"
+    assert ids.get("spec/python3", "python3") == "python3"
+    # Same argv as the kernel.json folder it came from.
+    echo_json = (world.data_dir / "kernels" / "echo" / "kernel.json").read_text()
+    assert models["echo"]["spec"]["argv"] == json.loads(echo_json)["argv"]
+    assert models["echo"]["spec"]["display_name"] == "Echo"
+    # Every name is one jupyter_server's URLs accept; the default names a listed kernel.
+    for name in models:
+        assert URL_NAME.match(name), name
+    assert specs["default"] in models
+    # Environments are told apart in the launcher.
+    real = models[ids[REAL_ENV]]["spec"]["display_name"]
+    listed = models[ids[LISTED_ENV]]["spec"]["display_name"]
+    assert real != listed
+    assert "realenv" in real and "listedenv" in listed, (real, listed)
+    for tid in (REAL_ENV, LISTED_ENV, "pyimport/kernel"):
+        model = models[ids[tid]]
+        assert model["spec"]["language"] == "python"
+        assert model["spec"]["metadata"]["kernel_provisioner"]["provisioner_name"] == "kernel-mgmt"
+
+
+def test_single_kernelspec_endpoint(server: JupyterServer) -> None:
+    """``/api/kernelspecs/<name>`` (what the launcher and notebooks ask for) answers for a
+    provider's kernel by its listed name, and 404s for an unknown name."""
+    name = name_for(server, REAL_ENV)
+    model = server.ok("GET", f"/api/kernelspecs/{name}")
+    assert model["name"] == name
+    assert type_id_of(model) == REAL_ENV
+    status, _ = server.request("GET", "/api/kernelspecs/no-such-kernel-e2e")
+    assert status == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# Running kernels through the server
+
+
+@pytest.mark.parametrize("type_id", [REAL_ENV, LISTED_ENV])
+def test_conda_kernel_runs_in_its_environment(
+    server: JupyterServer, world: JupyterWorld, type_id: str
+) -> None:
+    env = type_id.split("/", 1)[1].rsplit("-", 1)[0]
+    with running_kernel(server, name_for(server, type_id)) as (_, ch):
+        r = ch.execute("import sys; print(sys.prefix)")
+        assert r.reply["status"] == "ok", r
+        assert Path(r.stdout.strip()).resolve() == world.env_prefix(env).resolve()
+
+
+def test_wrapper_and_pyimport_kernels_run(server: JupyterServer) -> None:
+    with running_kernel(server, "echo") as (_, ch):
+        r = ch.execute("parrot says hi")
+        assert r.reply["status"] == "ok" and r.stdout == "parrot says hi", r
+    with running_kernel(server, name_for(server, "pyimport/kernel")) as (_, ch):
+        r = ch.execute("import sys; print(sys.executable)")
+        assert r.reply["status"] == "ok", r
+        assert Path(r.stdout.strip()).parent == Path(sys.executable).parent
+
+
+def test_spec_kernel_opens_as_before(server: JupyterServer) -> None:
+    """A notebook saved with ``kernelspec.name: python3`` starts the same ipykernel."""
+    with running_kernel(server, "python3") as (kernel_id, ch):
+        r = ch.execute("import sys; print(sys.executable)")
+        assert r.reply["status"] == "ok", r
+        assert Path(r.stdout.strip()).parent == Path(sys.executable).parent
+        assert server.ok("GET", f"/api/kernels/{kernel_id}")["name"] == "python3"
+
+
+def test_interrupt_through_rest(server: JupyterServer) -> None:
+    with running_kernel(server, name_for(server, REAL_ENV)) as (kernel_id, ch):
+        interrupted: list[int] = []
+
+        def interrupt() -> None:
+            server.ok("POST", f"/api/kernels/{kernel_id}/interrupt")
+            interrupted.append(1)
+
+        r = ch.execute(
+            "import time; print('sleeping', flush=True); time.sleep(30); print('woke')",
+            started_marker="sleeping",
+            on_started=interrupt,
+        )
+        assert interrupted, r
+        assert r.reply["status"] == "error", r
+        assert r.reply["ename"] == "KeyboardInterrupt", r
+        assert "woke" not in r.stdout
+        after = ch.execute("print(6 * 7)")
+        assert after.reply["status"] == "ok" and after.stdout.strip() == "42", after
+        assert server.ok("GET", f"/api/kernels/{kernel_id}")["execution_state"] != "dead"
+
+
+def test_restart_through_rest(server: JupyterServer) -> None:
+    with running_kernel(server, name_for(server, REAL_ENV)) as (kernel_id, ch):
+        before = pid_of(ch)
+        assert ch.execute("marker = 'set before restart'").reply["status"] == "ok"
+        model = server.ok("POST", f"/api/kernels/{kernel_id}/restart")
+        assert model["id"] == kernel_id
+        assert wait_until(
+            lambda: not psutil.pid_exists(before) or not _alive(psutil.Process(before)),
+            30,
+            "the old kernel process to end",
+        )
+        after = pid_of(ch)
+        assert after != before
+        r = ch.execute("print(marker)")
+        assert r.reply["status"] == "error" and r.reply["ename"] == "NameError", r
+        r = ch.execute("import sys; print(sys.prefix)")
+        assert Path(r.stdout.strip()).name == "realenv", r
+        assert [k["id"] for k in server.ok("GET", "/api/kernels")].count(kernel_id) == 1
+
+
+def test_delete_leaves_no_process_and_no_connection_file(server: JupyterServer) -> None:
+    runtime_before = server.runtime_files()
+    children_before = {p.pid for p in server.children()}
+    name = name_for(server, REAL_ENV)
+    kernel_id = server.start_kernel(name)
+    with server.channels(kernel_id) as ch:
+        ch.kernel_info()
+        r = ch.execute(
+            "import os\nfrom ipykernel import get_connection_file\n"
+            "print(os.getpid()); print(get_connection_file())"
+        )
+        assert r.reply["status"] == "ok", r
+        pid_line, cf_line = r.stdout.split()
+        pid, connection_file = int(pid_line), Path(cf_line)
+    assert connection_file.exists()
+    started = [p for p in server.children() if p.pid not in children_before]
+    assert pid in {p.pid for p in started}, "the kernel is the server's descendant"
+    server.ok("DELETE", f"/api/kernels/{kernel_id}")
+    wait_until(lambda: not any(_alive(p) for p in started), 30, "the kernel's processes to end")
+    assert not connection_file.exists()
+    assert server.runtime_files() - runtime_before == set()
+    status, _ = server.request("GET", f"/api/kernels/{kernel_id}")
+    assert status == 404
+
+
+def test_kernel_death_is_restarted_by_the_server(server: JupyterServer) -> None:
+    with running_kernel(server, name_for(server, REAL_ENV)) as (kernel_id, ch):
+        pid = pid_of(ch)
+        os.kill(pid, signal.SIGKILL)
+        # jupyter_server's restarter sees the death (provisioner poll) and restarts: the
+        # channels websocket is told "restarting" (jupyter_server sends it on IOPub).
+        ch.wait_for(
+            lambda m: (
+                m.get("msg_type") == "status"
+                and m.get("content", {}).get("execution_state") == "restarting"
+            ),
+            90,
+            "the server's 'restarting' status after the kernel was killed",
+        )
+        model = server.ok("GET", f"/api/kernels/{kernel_id}")
+        assert model["id"] == kernel_id and model["execution_state"] != "dead", model
+        new_pid = wait_until(lambda: _try_pid(ch), 90, "the restarted kernel to execute")
+        assert new_pid != pid
+        r = ch.execute("import sys; print(sys.prefix)")
+        assert Path(r.stdout.strip()).name == "realenv", r
+
+
+def _try_pid(ch: Any) -> int | None:
+    try:
+        r = ch.execute(PID, timeout=10)
+    except AssertionError:
+        return None
+    return int(r.stdout.split()[-1]) if r.reply.get("status") == "ok" else None
+
+
+# ---------------------------------------------------------------------------------------------
+# A broken provider costs the listing nothing but its own kernels
+
+BROKEN_MODULE = """
+import os
+import time
+
+from kernel_mgmt.discovery import KernelProviderBase
+
+
+class Raising(KernelProviderBase):
+    id = "e2e-raise"
+
+    def find_kernels(self):
+        raise RuntimeError("e2e: cannot reach the cluster")
+
+
+class Hanging(KernelProviderBase):
+    id = "e2e-hang"
+
+    def find_kernels(self):
+        # Says it has started, then hangs until the test releases it (bounded).
+        open(os.environ["E2E_HANG_STARTED"], "a").close()
+        deadline = time.monotonic() + 120
+        while not os.path.exists(os.environ["E2E_HANG_RELEASE"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield "late", {"display_name": "Too late", "language": "python"}
+"""
+
+
+def install_broken_providers(folder: Path) -> None:
+    """A distribution of two broken providers as a plain dist-info on PYTHONPATH."""
+    info = folder / "km_e2e_broken-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: km-e2e-broken\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[kernel_mgmt]\ne2e-raise = km_e2e_broken:Raising\ne2e-hang = km_e2e_broken:Hanging\n"
+    )
+    (folder / "km_e2e_broken.py").write_text(BROKEN_MODULE)
+
+
+@pytest.fixture(scope="module")
+def broken_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    require_bridge()
+    w = JupyterWorld(tmp_path_factory.mktemp("broken-world"))
+    w.make_conda(real=("realenv",))
+    site = w.root / "site"
+    install_broken_providers(site)
+    w.pythonpath.append(str(site))
+    w.extra_env.update(
+        E2E_HANG_STARTED=str(w.root / "hang-started"),
+        E2E_HANG_RELEASE=str(w.root / "hang-release"),
+    )
+    # The hanging provider gets more time than the test needs to see the loop answer.
+    w.kernel_mgmt_config("[providers.timeouts]\ne2e-hang = 20\n")
+    s = JupyterServer(w).start()
+    try:
+        yield s
+    finally:
+        (w.root / "hang-release").touch()
+        s.stop()
+
+
+def test_broken_providers_leave_the_others_listed(broken_server: JupyterServer) -> None:
+    world = broken_server.world
+    started = world.root / "hang-started"
+    result: dict[str, Any] = {}
+
+    def listing() -> None:
+        result["specs"] = broken_server.kernelspecs()
+
+    t = threading.Thread(target=listing, daemon=True)
+    t.start()
+    wait_until(started.exists, 90, "the hanging provider to be called")
+    # While the provider hangs inside the listing, the server's event loop still answers.
+    status, _ = broken_server.request("GET", "/api/status", timeout=60)
+    assert status == 200
+    assert t.is_alive(), "the listing should still wait for the hanging provider here"
+    t.join(timeout=120)
+    assert not t.is_alive(), "the listing did not end after the provider's timeout"
+    ids = by_type_id(result["specs"])
+    assert REAL_ENV in ids and "pyimport/kernel" in ids, sorted(ids)
+    assert "python3" in result["specs"]["kernelspecs"]
+    assert not any(t.startswith(("e2e-raise/", "e2e-hang/")) for t in ids), sorted(ids)
+    # The server still starts the good kernels.
+    with running_kernel(broken_server, ids[REAL_ENV]) as (_, ch):
+        r = ch.execute("import sys; print(sys.prefix)")
+        assert Path(r.stdout.strip()).name == "realenv", r
