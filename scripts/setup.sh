@@ -10,6 +10,7 @@ fi
 .venv/bin/python -m pip install -q \
   -e packages/core -e packages/provider-spec -e packages/provider-pyimport \
   -e packages/provider-conda -e "packages/wrapper-kernel[plot]" \
+  -e packages/jupyter-bridge \
   -r requirements-test.txt
 
 # The JupyterLab browser test (tests/jupyter_bridge/e2e) drives Debian's Chromium: install it

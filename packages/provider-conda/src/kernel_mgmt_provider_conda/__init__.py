@@ -66,9 +66,14 @@ def find_kernels() -> Iterator[tuple[str, dict[str, Any]]]:
 
 @hookimpl
 async def launch(
-    name: str, cwd: str | None, launch_params: dict[str, Any] | None
+    name: str,
+    cwd: str | None,
+    launch_params: dict[str, Any] | None,
+    kernel_id: str | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Start kernel type ``name`` with its environment activated; returns its handles.
+
+    ``kernel_id`` (the application's, e.g. Jupyter's) names the connection file.
 
     :raises kernel_mgmt.discovery.NoSuchKernel: no kernel type of that name (any more).
     :raises kernel_mgmt.subproc.launcher.KernelLaunchError: the kernel could not start.
@@ -88,5 +93,5 @@ async def launch(
         raise NoSuchKernel(f"conda/{name}", f"no such conda kernel (found: {offered})")
     if cwd is not None:
         cwd = os.fspath(cwd)
-    launcher = launch_record(record, cwd, launch_params)
+    launcher = launch_record(record, cwd, launch_params, kernel_id)
     return await launcher.launch()

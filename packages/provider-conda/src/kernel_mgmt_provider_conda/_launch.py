@@ -49,7 +49,10 @@ class CondaKernelLauncher(SubprocessKernelLauncher):
 
 
 def launch_record(
-    record: dict[str, Any], cwd: str | None, launch_params: dict[str, Any] | None
+    record: dict[str, Any],
+    cwd: str | None,
+    launch_params: dict[str, Any] | None,
+    kernel_id: str | None = None,
 ) -> CondaKernelLauncher:
     """A launcher for one discovered kernel record (see ``_discover``'s records).
 
@@ -80,4 +83,5 @@ def launch_record(
         kernel_name=type_id,
         resource_dir=attrs.get("resource_dir"),
         interrupt_mode=attrs.get("interrupt_mode", "signal"),
+        kernel_id=kernel_id,
     )

@@ -1,0 +1,162 @@
+"""``KernelFinderSpecManager``: jupyter_client's KernelSpecManager over every provider.
+
+jupyter_server awaits ``get_all_specs`` when it returns a coroutine (its ``/api/kernelspecs``
+handler uses ``ensure_async``), so the listing runs the providers in worker threads and never
+blocks the server's event loop. ``get_kernel_spec`` stays synchronous: jupyter_client's
+KernelManager calls it so (``KernelManager.kernel_spec``), as do nbclient and the server's
+``/api/kernelspecs/<name>`` handler (through ``ensure_async``, which passes plain values on).
+It answers from the last listing and lists again (blocking, bounded by ``provider_wait``)
+only for a name it has not seen.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
+from traitlets import Bool, Float, Unicode
+
+from .table import Entry, Table, build_table
+
+__all__ = ["KernelFinderSpecManager"]
+
+
+class KernelFinderSpecManager(KernelSpecManager):
+    """Lists every kernel_mgmt provider's kernel types as kernelspecs naming ``kernel-mgmt``.
+
+    Enabled for jupyter_server by installing ``kernel-mgmt-jupyter`` (its
+    ``jupyter_server_config.d`` file sets ``ServerApp.kernel_spec_manager_class``).
+    """
+
+    provider_wait = Float(
+        2.0,
+        config=True,
+        help="Seconds a listing waits for each provider before using that provider's last "
+        "answer (none on the first listing); a provider still running keeps running and "
+        "its kernels appear on a later listing.",
+    )
+    conda_display_format = Unicode(
+        "{display_name} [conda env:{env}]",
+        config=True,
+        help="Display name of conda environments' kernels: {display_name} is the "
+        "kernelspec's, {env} the environment's name (its path when ambiguous). Empty keeps "
+        "the conda provider's own ('Python 3 (conda: ml)').",
+    )
+    native_alias = Bool(
+        True,
+        config=True,
+        help="When no kernelspec folder is named 'python3', let 'python3' mean "
+        "pyimport/kernel (jupyter_client makes up the same from ipykernel).",
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._table = Table()
+        self._table_lock = threading.Lock()
+
+    # -- listing ----------------------------------------------------------------------------
+
+    def _finders(self) -> Any:
+        from .finders import shared
+
+        return shared()
+
+    def _update(self, listing: Any) -> Table:
+        with self._table_lock:
+            table = build_table(
+                listing.records,
+                previous=self._table,
+                conda_format=self.conda_display_format or None,
+                native_alias=self.native_alias,
+            )
+            old_notes = set(self._table.notes)
+            self._table = table
+        for note in table.notes:
+            if note not in old_notes:
+                self.log.warning("kernel_mgmt_jupyter: %s", note)
+        for pid in listing.late:
+            self.log.debug("kernel_mgmt_jupyter: provider %r had not answered in time", pid)
+        return table
+
+    def _allowed(self, name: str) -> bool:
+        allowed = self.allowed_kernelspecs
+        return not allowed or name in allowed
+
+    def refresh(self) -> Table:
+        """List again now (blocking, at most ``provider_wait`` seconds); returns the table."""
+        return self._update(self._finders().list_sync(self.provider_wait))
+
+    async def refresh_async(self) -> Table:
+        """List again without blocking the running event loop; returns the table."""
+        return self._update(await self._finders().list_async(self.provider_wait))
+
+    def _model(self, entry: Entry, base_url: str | None) -> dict[str, Any]:
+        model: dict[str, Any] = {"resource_dir": entry.resource_dir, "spec": entry.spec}
+        if base_url is not None:
+            # jupyter_server takes a dict with name/spec/resources as the finished REST model
+            # (as it does for gateway kernelspecs), so no per-spec folder scan per request.
+            model["name"] = entry.name
+            model["resources"] = entry.resources(base_url)
+        return model
+
+    async def get_all_specs(self) -> dict[str, Any]:  # type: ignore[override]
+        """``{name: {"resource_dir", "spec"}}`` for every kernel type (a coroutine).
+
+        Under jupyter_server (whose ``base_url`` the parent app has) each value is also the
+        REST model (``name``, ``resources``).
+        """
+        table = await self.refresh_async()
+        base_url = getattr(self.parent, "base_url", None)
+        if not isinstance(base_url, str):
+            base_url = None
+        return {
+            name: self._model(entry, base_url)
+            for name, entry in table.entries.items()
+            if self._allowed(name)
+        }
+
+    def get_all_specs_sync(self) -> dict[str, Any]:
+        """:meth:`get_all_specs` for synchronous callers (blocks while providers run)."""
+        table = self.refresh()
+        return {
+            name: self._model(entry, None)
+            for name, entry in table.entries.items()
+            if self._allowed(name)
+        }
+
+    def find_kernel_specs(self) -> dict[str, str]:
+        """``{name: resource_dir}`` for every kernel type (synchronous; lists now)."""
+        table = self.refresh()
+        return {n: e.resource_dir for n, e in table.entries.items() if self._allowed(n)}
+
+    # -- one kernel -------------------------------------------------------------------------
+
+    def entry(self, kernel_name: str) -> Entry | None:
+        """The entry for a name, nb_conda_kernels alias or type id, listing again if unseen."""
+        entry = self._table.lookup(kernel_name)
+        if entry is None:
+            entry = self.refresh().lookup(kernel_name)
+        if entry is not None and not self._allowed(entry.name):
+            return None
+        return entry
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        """The :class:`KernelSpec` for a name, an nb_conda_kernels name or a type id.
+
+        :raises jupyter_client.kernelspec.NoSuchKernel: no kernel type answers to it.
+        """
+        entry = self.entry(kernel_name)
+        if entry is None:
+            raise NoSuchKernel(kernel_name)
+        return KernelSpec(resource_dir=entry.resource_dir, name=entry.name, **entry.spec)
+
+    def type_id(self, kernel_name: str) -> str:
+        """The kernel type id behind a Jupyter kernel name.
+
+        :raises jupyter_client.kernelspec.NoSuchKernel: no kernel type answers to it.
+        """
+        entry = self.entry(kernel_name)
+        if entry is None:
+            raise NoSuchKernel(kernel_name)
+        return entry.type_id
