@@ -62,9 +62,7 @@ def test_kernelspecs_list_every_provider(server: JupyterServer, world: JupyterWo
     # spec/NAME keeps NAME: the venv's ipykernel spec and the installed echo wrapper kernel.
     for name in ("python3", "echo"):
         assert name in models, sorted(models)
-        assert type_id_of(models[name]) in (None, f"spec/{name}"), models[name]
-    assert ids.get("spec/echo", "echo") == "echo"
-    assert ids.get("spec/python3", "python3") == "python3"
+        assert type_id_of(models[name]) == f"spec/{name}", models[name]
     # Same argv as the kernel.json folder it came from.
     echo_json = (world.data_dir / "kernels" / "echo" / "kernel.json").read_text()
     assert models["echo"]["spec"]["argv"] == json.loads(echo_json)["argv"]
@@ -152,22 +150,22 @@ def test_interrupt_through_rest(server: JupyterServer) -> None:
 
 
 def test_restart_through_rest(server: JupyterServer) -> None:
+    """POST .../restart keeps the id; a client reconnecting afterwards (as JupyterLab's
+    KernelConnection.restart does) gets a fresh process in the same environment."""
     with running_kernel(server, name_for(server, REAL_ENV)) as (kernel_id, ch):
         before = pid_of(ch)
         assert ch.execute("marker = 'set before restart'").reply["status"] == "ok"
         model = server.ok("POST", f"/api/kernels/{kernel_id}/restart")
         assert model["id"] == kernel_id
-        assert wait_until(
-            lambda: not psutil.pid_exists(before) or not _alive(psutil.Process(before)),
-            30,
-            "the old kernel process to end",
-        )
-        after = pid_of(ch)
-        assert after != before
-        r = ch.execute("print(marker)")
-        assert r.reply["status"] == "error" and r.reply["ename"] == "NameError", r
-        r = ch.execute("import sys; print(sys.prefix)")
-        assert Path(r.stdout.strip()).name == "realenv", r
+        wait_until(lambda: not _pid_alive(before), 30, "the old kernel process to end")
+        with server.channels(kernel_id) as again:
+            again.kernel_info()
+            after = pid_of(again)
+            assert after != before
+            r = again.execute("print(marker)")
+            assert r.reply["status"] == "error" and r.reply["ename"] == "NameError", r
+            r = again.execute("import sys; print(sys.prefix)")
+            assert Path(r.stdout.strip()).name == "realenv", r
         assert [k["id"] for k in server.ok("GET", "/api/kernels")].count(kernel_id) == 1
 
 
@@ -196,26 +194,81 @@ def test_delete_leaves_no_process_and_no_connection_file(server: JupyterServer) 
     assert status == 404
 
 
+def wait_restarting(ch: Any) -> None:
+    """jupyter_server's restarter saw the death (provisioner poll) and restarted the kernel:
+    it tells the open channels websocket "restarting" on IOPub."""
+    ch.wait_for(
+        lambda m: (
+            m.get("msg_type") == "status"
+            and m.get("content", {}).get("execution_state") == "restarting"
+        ),
+        90,
+        "the server's 'restarting' status after the kernel was killed",
+    )
+
+
 def test_kernel_death_is_restarted_by_the_server(server: JupyterServer) -> None:
+    """Kill the kernel: the server's restarter brings it back under the same id; a client
+    reconnecting on "restarting" (as JupyterLab does) runs code on the new process."""
     with running_kernel(server, name_for(server, REAL_ENV)) as (kernel_id, ch):
         pid = pid_of(ch)
         os.kill(pid, signal.SIGKILL)
-        # jupyter_server's restarter sees the death (provisioner poll) and restarts: the
-        # channels websocket is told "restarting" (jupyter_server sends it on IOPub).
-        ch.wait_for(
-            lambda m: (
-                m.get("msg_type") == "status"
-                and m.get("content", {}).get("execution_state") == "restarting"
-            ),
-            90,
-            "the server's 'restarting' status after the kernel was killed",
-        )
+        wait_restarting(ch)
         model = server.ok("GET", f"/api/kernels/{kernel_id}")
         assert model["id"] == kernel_id and model["execution_state"] != "dead", model
-        new_pid = wait_until(lambda: _try_pid(ch), 90, "the restarted kernel to execute")
+        with server.channels(kernel_id) as again:
+            again.kernel_info()
+            new_pid = pid_of(again)
+            assert new_pid != pid
+            r = again.execute("import sys; print(sys.prefix)")
+            assert Path(r.stdout.strip()).name == "realenv", r
+
+
+@pytest.mark.parametrize("how", ["rest-restart", "kernel-death"])
+def test_open_channels_keep_working_across_a_restart(server: JupyterServer, how: str) -> None:
+    """As with jupyter_client's local provisioner (ports and key kept on restart), a channels
+    websocket opened before the restart still runs code after it, without reconnecting.
+    ``python3`` (spec/python3) launches through the kernel-mgmt provisioner; the stock
+    server passes this same test (``test_stock_open_channels_keep_working``)."""
+    check_open_channels_survive(server, "python3", how)
+
+
+@pytest.fixture(scope="module")
+def stock_server(world: JupyterWorld) -> Any:
+    """The peer: the same world, the bridge turned off by naming jupyter_client's manager."""
+    s = JupyterServer(
+        world,
+        args=("--ServerApp.kernel_spec_manager_class=jupyter_client.kernelspec.KernelSpecManager",),
+    ).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize("how", ["rest-restart", "kernel-death"])
+def test_stock_open_channels_keep_working(stock_server: JupyterServer, how: str) -> None:
+    assert by_type_id(stock_server.kernelspecs()) == {}, "the bridge is off in the peer"
+    check_open_channels_survive(stock_server, "python3", how)
+
+
+def check_open_channels_survive(server: JupyterServer, name: str, how: str) -> None:
+    with running_kernel(server, name) as (kernel_id, ch):
+        pid = pid_of(ch)
+        if how == "rest-restart":
+            server.ok("POST", f"/api/kernels/{kernel_id}/restart")
+        else:
+            os.kill(pid, signal.SIGKILL)
+            wait_restarting(ch)
+        new_pid = wait_until(lambda: _try_pid(ch), 30, f"the same websocket to run code ({how})")
         assert new_pid != pid
-        r = ch.execute("import sys; print(sys.prefix)")
-        assert Path(r.stdout.strip()).name == "realenv", r
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        return _alive(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _try_pid(ch: Any) -> int | None:
@@ -279,8 +332,9 @@ def broken_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         E2E_HANG_STARTED=str(w.root / "hang-started"),
         E2E_HANG_RELEASE=str(w.root / "hang-release"),
     )
-    # The hanging provider gets more time than the test needs to see the loop answer.
-    w.kernel_mgmt_config("[providers.timeouts]\ne2e-hang = 20\n")
+    # kernel_mgmt's own timeout for the hanging provider is longer than the test keeps it
+    # hung, so that its answer, once released, is used.
+    w.kernel_mgmt_config("[providers.timeouts]\ne2e-hang = 100\n")
     s = JupyterServer(w).start()
     try:
         yield s
@@ -290,8 +344,11 @@ def broken_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def test_broken_providers_leave_the_others_listed(broken_server: JupyterServer) -> None:
+    """A provider that raises and one that hangs (until released) cost the listing only
+    their own kernels: the listing returns while the hanging one still runs, the server keeps
+    answering, and the hung provider's kernels appear on a later listing once it answers."""
     world = broken_server.world
-    started = world.root / "hang-started"
+    started, release = world.root / "hang-started", world.root / "hang-release"
     result: dict[str, Any] = {}
 
     def listing() -> None:
@@ -300,17 +357,24 @@ def test_broken_providers_leave_the_others_listed(broken_server: JupyterServer) 
     t = threading.Thread(target=listing, daemon=True)
     t.start()
     wait_until(started.exists, 90, "the hanging provider to be called")
-    # While the provider hangs inside the listing, the server's event loop still answers.
     status, _ = broken_server.request("GET", "/api/status", timeout=60)
-    assert status == 200
-    assert t.is_alive(), "the listing should still wait for the hanging provider here"
+    assert status == 200, "the server answers while a provider hangs"
     t.join(timeout=120)
-    assert not t.is_alive(), "the listing did not end after the provider's timeout"
-    ids = by_type_id(result["specs"])
-    assert REAL_ENV in ids and "pyimport/kernel" in ids, sorted(ids)
-    assert "python3" in result["specs"]["kernelspecs"]
-    assert not any(t.startswith(("e2e-raise/", "e2e-hang/")) for t in ids), sorted(ids)
-    # The server still starts the good kernels.
+    assert not t.is_alive(), "the listing waited for the hanging provider"
+    assert not release.exists(), "the provider is still hanging (the listing did not wait)"
+    for specs in (result["specs"], broken_server.kernelspecs()):
+        ids = by_type_id(specs)
+        assert REAL_ENV in ids and "pyimport/kernel" in ids, sorted(ids)
+        assert "python3" in specs["kernelspecs"]
+        assert not any(t.startswith(("e2e-raise/", "e2e-hang/")) for t in ids), sorted(ids)
+    # The server still starts the good kernels while the provider hangs.
     with running_kernel(broken_server, ids[REAL_ENV]) as (_, ch):
         r = ch.execute("import sys; print(sys.prefix)")
         assert Path(r.stdout.strip()).name == "realenv", r
+    release.touch()
+    wait_until(
+        lambda: "e2e-hang/late" in by_type_id(broken_server.kernelspecs()),
+        60,
+        "the released provider's kernel on a later listing",
+    )
+    assert not any(t.startswith("e2e-raise/") for t in by_type_id(broken_server.kernelspecs()))
