@@ -169,8 +169,9 @@ def test_launcher_conda_kernel_runs_interrupts_and_restarts(
         pid_before = re.search(r"pid (\d+)", output.inner_text()).group(1)
         screens.shot("sys-prefix")
 
+        # "wo" + "ke": the traceback shows the source line, the output must not show "woke".
         cell = run_cell(
-            page, "import time; print('sleeping', flush=True); time.sleep(60); print('woke')"
+            page, "import time; print('sleeping', flush=True); time.sleep(60); print('wo' + 'ke')"
         )
         expect(cell.locator(".jp-OutputArea-output").first).to_contain_text("sleeping")
         screens.shot("sleeping")
