@@ -173,6 +173,20 @@ class JupyterWorld:
         assert spec.exists(), r.stdout
         return spec
 
+    def install_message_mode_kernel(self, name: str = "pymsg") -> Path:
+        """An ipykernel kernelspec folder with ``interrupt_mode: message`` (interrupts go as
+        ``interrupt_request`` on the control channel, not SIGINT)."""
+        folder = self.data_dir / "kernels" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python (message interrupts)",
+            "language": "python",
+            "interrupt_mode": "message",
+        }
+        (folder / "kernel.json").write_text(json.dumps(spec))
+        return folder
+
     def kernel_mgmt_config(self, text: str) -> Path:
         """The user's kernel_mgmt config (``~/.config/kernel_mgmt/config.toml``)."""
         path = self.home / ".config" / "kernel_mgmt" / "config.toml"
@@ -655,6 +669,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> JupyterWorld:
     w = JupyterWorld(tmp_path_factory.mktemp("jupyter-world"))
     w.make_conda(real=("realenv",), listed="listedenv")
     w.install_echo_kernel()
+    w.install_message_mode_kernel()
     return w
 
 

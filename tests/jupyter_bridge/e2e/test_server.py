@@ -108,6 +108,19 @@ def test_conda_kernel_runs_in_its_environment(
         assert Path(r.stdout.strip()).resolve() == world.env_prefix(env).resolve()
 
 
+def test_nb_conda_kernels_name_starts_the_same_environment(
+    server: JupyterServer, world: JupyterWorld
+) -> None:
+    """A notebook saved under nb_conda_kernels (``kernelspec.name: conda-env-realenv-py``)
+    asks the server for that name: it starts the realenv environment's kernel."""
+    model = server.ok("GET", "/api/kernelspecs/conda-env-realenv-py")
+    assert type_id_of(model) == REAL_ENV, model
+    with running_kernel(server, "conda-env-realenv-py") as (_, ch):
+        r = ch.execute("import sys; print(sys.prefix)")
+        assert r.reply["status"] == "ok", r
+        assert Path(r.stdout.strip()).resolve() == world.env_prefix("realenv").resolve()
+
+
 def test_wrapper_and_pyimport_kernels_run(server: JupyterServer) -> None:
     with running_kernel(server, "echo") as (_, ch):
         r = ch.execute("parrot says hi")
@@ -127,8 +140,13 @@ def test_spec_kernel_opens_as_before(server: JupyterServer) -> None:
         assert server.ok("GET", f"/api/kernels/{kernel_id}")["name"] == "python3"
 
 
-def test_interrupt_through_rest(server: JupyterServer) -> None:
-    with running_kernel(server, name_for(server, REAL_ENV)) as (kernel_id, ch):
+@pytest.mark.parametrize("type_id", [REAL_ENV, "spec/pymsg"], ids=["signal", "message"])
+def test_interrupt_through_rest(server: JupyterServer, type_id: str) -> None:
+    """POST .../interrupt stops a running cell in both interrupt modes (a conda kernel's
+    SIGINT; a kernelspec with ``interrupt_mode: message``) and the kernel lives on."""
+    model = server.ok("GET", f"/api/kernelspecs/{name_for(server, type_id)}")
+    assert model["spec"]["interrupt_mode"] == ("message" if type_id == "spec/pymsg" else "signal")
+    with running_kernel(server, name_for(server, type_id)) as (kernel_id, ch):
         interrupted: list[int] = []
 
         def interrupt() -> None:
