@@ -16,6 +16,7 @@ PACKAGES = {
     "provider-pyimport": ("kernel-mgmt-provider-pyimport", "kernel_mgmt_provider_pyimport"),
     "provider-conda": ("kernel-mgmt-provider-conda", "kernel_mgmt_provider_conda"),
     "wrapper-kernel": ("wrapper-kernel", "wrapper_kernel"),
+    "jupyter-bridge": ("kernel-mgmt-jupyter", "kernel_mgmt_jupyter"),
 }
 
 
