@@ -663,7 +663,7 @@ def running_kernel(server: JupyterServer, name: str) -> Iterator[tuple[str, Kern
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> JupyterWorld:
+def e2e_world(tmp_path_factory: pytest.TempPathFactory) -> JupyterWorld:
     """A module's private world: two real conda envs (one in the root's envs dir, one listed
     in environments.txt) and the echo wrapper kernel."""
     w = JupyterWorld(tmp_path_factory.mktemp("jupyter-world"))
@@ -674,10 +674,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> JupyterWorld:
 
 
 @pytest.fixture(scope="module")
-def server(world: JupyterWorld) -> Iterator[JupyterServer]:
+def server(e2e_world: JupyterWorld) -> Iterator[JupyterServer]:
     """One jupyter server with the bridge, shared by a module's tests."""
     require_bridge()
-    s = JupyterServer(world).start()
+    s = JupyterServer(e2e_world).start()
     try:
         yield s
     finally:

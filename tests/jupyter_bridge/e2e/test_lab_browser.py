@@ -80,9 +80,9 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def lab(world: JupyterWorld) -> Iterator[JupyterServer]:
+def lab(e2e_world: JupyterWorld) -> Iterator[JupyterServer]:
     require_bridge()
-    s = JupyterServer(world, app="lab").start()
+    s = JupyterServer(e2e_world, app="lab").start()
     try:
         yield s
     finally:
@@ -130,7 +130,7 @@ def wait_idle(page: Any) -> None:
 
 
 def test_launcher_conda_kernel_runs_interrupts_and_restarts(
-    lab: JupyterServer, world: JupyterWorld, chromium: Any, tmp_path: Path
+    lab: JupyterServer, e2e_world: JupyterWorld, chromium: Any, tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect
 
@@ -139,7 +139,7 @@ def test_launcher_conda_kernel_runs_interrupts_and_restarts(
     ids = by_type_id(specs)
     assert REAL_ENV in ids, sorted(specs["kernelspecs"])
     display = specs["kernelspecs"][ids[REAL_ENV]]["spec"]["display_name"]
-    prefix = str(world.env_prefix("realenv"))
+    prefix = str(e2e_world.env_prefix("realenv"))
 
     page = chromium.new_page()
     screens = Screens(page, tmp_path / "screens")

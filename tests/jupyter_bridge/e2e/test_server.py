@@ -51,12 +51,12 @@ def pid_of(ch: Any) -> int:
 # Listing
 
 
-def test_kernelspecs_list_every_provider(server: JupyterServer, world: JupyterWorld) -> None:
+def test_kernelspecs_list_every_provider(server: JupyterServer, e2e_world: JupyterWorld) -> None:
     specs = server.kernelspecs()
     models = specs["kernelspecs"]
     ids = by_type_id(specs)
     # The bridge is what makes these appear: no jupyter config of ours was written.
-    assert not any(world.config_dir.iterdir()), list(world.config_dir.iterdir())
+    assert not any(e2e_world.config_dir.iterdir()), list(e2e_world.config_dir.iterdir())
     for tid in ("pyimport/kernel", REAL_ENV, LISTED_ENV):
         assert tid in ids, f"{tid} missing from /api/kernelspecs: {sorted(models)}"
     # spec/NAME keeps NAME: the venv's ipykernel spec and the installed echo wrapper kernel.
@@ -64,7 +64,7 @@ def test_kernelspecs_list_every_provider(server: JupyterServer, world: JupyterWo
         assert name in models, sorted(models)
         assert type_id_of(models[name]) == f"spec/{name}", models[name]
     # Same argv as the kernel.json folder it came from.
-    echo_json = (world.data_dir / "kernels" / "echo" / "kernel.json").read_text()
+    echo_json = (e2e_world.data_dir / "kernels" / "echo" / "kernel.json").read_text()
     assert models["echo"]["spec"]["argv"] == json.loads(echo_json)["argv"]
     assert models["echo"]["spec"]["display_name"] == "Echo"
     # Every name is one jupyter_server's URLs accept; the default names a listed kernel.
@@ -99,17 +99,17 @@ def test_single_kernelspec_endpoint(server: JupyterServer) -> None:
 
 @pytest.mark.parametrize("type_id", [REAL_ENV, LISTED_ENV])
 def test_conda_kernel_runs_in_its_environment(
-    server: JupyterServer, world: JupyterWorld, type_id: str
+    server: JupyterServer, e2e_world: JupyterWorld, type_id: str
 ) -> None:
     env = type_id.split("/", 1)[1].rsplit("-", 1)[0]
     with running_kernel(server, name_for(server, type_id)) as (_, ch):
         r = ch.execute("import sys; print(sys.prefix)")
         assert r.reply["status"] == "ok", r
-        assert Path(r.stdout.strip()).resolve() == world.env_prefix(env).resolve()
+        assert Path(r.stdout.strip()).resolve() == e2e_world.env_prefix(env).resolve()
 
 
 def test_nb_conda_kernels_name_starts_the_same_environment(
-    server: JupyterServer, world: JupyterWorld
+    server: JupyterServer, e2e_world: JupyterWorld
 ) -> None:
     """A notebook saved under nb_conda_kernels (``kernelspec.name: conda-env-realenv-py``)
     asks the server for that name: it starts the realenv environment's kernel."""
@@ -118,7 +118,7 @@ def test_nb_conda_kernels_name_starts_the_same_environment(
     with running_kernel(server, "conda-env-realenv-py") as (_, ch):
         r = ch.execute("import sys; print(sys.prefix)")
         assert r.reply["status"] == "ok", r
-        assert Path(r.stdout.strip()).resolve() == world.env_prefix("realenv").resolve()
+        assert Path(r.stdout.strip()).resolve() == e2e_world.env_prefix("realenv").resolve()
 
 
 def test_wrapper_and_pyimport_kernels_run(server: JupyterServer) -> None:
@@ -252,10 +252,10 @@ def test_open_channels_keep_working_across_a_restart(server: JupyterServer, how:
 
 
 @pytest.fixture(scope="module")
-def stock_server(world: JupyterWorld) -> Any:
+def stock_server(e2e_world: JupyterWorld) -> Any:
     """The peer: the same world, the bridge turned off by naming jupyter_client's manager."""
     s = JupyterServer(
-        world,
+        e2e_world,
         args=("--ServerApp.kernel_spec_manager_class=jupyter_client.kernelspec.KernelSpecManager",),
     ).start()
     try:
