@@ -12,15 +12,17 @@ Under ``CI=true`` a missing browser fails the test; elsewhere it skips saying wh
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import JupyterServer, JupyterWorld, by_type_id, require_bridge
+from .conftest import JupyterServer, JupyterWorld, by_type_id, require_bridge, type_id_of
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -204,3 +206,96 @@ def test_launcher_conda_kernel_runs_interrupts_and_restarts(
     finally:
         page.close()
     assert not errors, errors
+
+
+def saved_notebook(folder: Path, filename: str, kernelspec: dict[str, str]) -> Path:
+    """A notebook as another Jupyter saved it: one code cell, ``metadata.kernelspec`` given."""
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": "c0",
+                "metadata": {},
+                "outputs": [],
+                "source": "import sys; print('prefix', sys.prefix)",
+            }
+        ],
+        "metadata": {"kernelspec": kernelspec, "language_info": {"name": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path = folder / filename
+    path.write_text(json.dumps(nb))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kernelspec", "expected"),
+    [
+        # Saved under nb_conda_kernels: its name for the realenv environment's python3.
+        (
+            {
+                "name": "conda-env-realenv-py",
+                "display_name": "Python [conda env:realenv]",
+                "language": "python",
+            },
+            "realenv",
+        ),
+        # Saved with the stock kernel: spec/python3 keeps its name.
+        (
+            {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+            "sys.prefix",
+        ),
+    ],
+    ids=["nb_conda_kernels-name", "python3"],
+)
+def test_saved_notebook_opens_on_its_kernel(
+    lab: JupyterServer,
+    e2e_world: JupyterWorld,
+    chromium: Any,
+    tmp_path: Path,
+    kernelspec: dict[str, str],
+    expected: str,
+) -> None:
+    """Opening a saved notebook starts the kernel its metadata names, without asking."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=STEP_MS)
+    prefix = str(e2e_world.env_prefix("realenv")) if expected == "realenv" else sys.prefix
+    filename = f"saved-{kernelspec['name']}.ipynb"
+    saved_notebook(e2e_world.notebooks, filename, kernelspec)
+    page = chromium.new_page()
+    screens = Screens(page, tmp_path / "screens")
+    workspace = f"e2e-{kernelspec['name']}"
+    try:
+        # A workspace of its own, reset: only this notebook is open.
+        page.goto(
+            f"{lab.url}/lab/workspaces/{workspace}/tree/{filename}?reset&token={lab.token}",
+            wait_until="domcontentloaded",
+        )
+        # Either the kernel starts (idle) or Lab asks which kernel to use (a dialog).
+        idle = page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+        dialog = page.locator(".jp-Dialog")
+        expect(idle.or_(dialog).first).to_be_visible()
+        screens.shot("opened")
+        assert dialog.count() == 0, (
+            f"JupyterLab asked for a kernel for a notebook saved with kernelspec "
+            f"{kernelspec['name']!r}: {dialog.first.inner_text()!r}"
+        )
+        cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+        cells.first.locator(".cm-content").click()
+        page.keyboard.press("Shift+Enter")
+        expect(cells.first.locator(".jp-OutputArea-output")).to_contain_text(f"prefix {prefix}")
+        screens.shot("ran")
+        sessions = lab.ok("GET", "/api/sessions")
+        (session,) = [s for s in sessions if s["path"] == filename]
+        model = lab.ok("GET", f"/api/kernelspecs/{session['kernel']['name']}")
+        assert type_id_of(model) == (REAL_ENV if expected == "realenv" else "spec/python3")
+    except Exception:
+        screens.shot("failure")
+        raise
+    finally:
+        page.close()
+        for s in lab.ok("GET", "/api/sessions"):
+            lab.request("DELETE", f"/api/sessions/{s['id']}", timeout=60)
