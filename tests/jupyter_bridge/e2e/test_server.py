@@ -313,6 +313,9 @@ class Raising(KernelProviderBase):
     def find_kernels(self):
         raise RuntimeError("e2e: cannot reach the cluster")
 
+    async def launch(self, name, cwd=None, launch_params=None):
+        raise RuntimeError("e2e: never listed")
+
 
 class Hanging(KernelProviderBase):
     id = "e2e-hang"
@@ -323,7 +326,11 @@ class Hanging(KernelProviderBase):
         deadline = time.monotonic() + 120
         while not os.path.exists(os.environ["E2E_HANG_RELEASE"]) and time.monotonic() < deadline:
             time.sleep(0.05)
+        open(os.environ["E2E_HANG_DONE"], "a").close()
         yield "late", {"display_name": "Too late", "language": "python"}
+
+    async def launch(self, name, cwd=None, launch_params=None):
+        raise RuntimeError("e2e: not launched in this test")
 """
 
 
@@ -349,6 +356,7 @@ def broken_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     w.extra_env.update(
         E2E_HANG_STARTED=str(w.root / "hang-started"),
         E2E_HANG_RELEASE=str(w.root / "hang-release"),
+        E2E_HANG_DONE=str(w.root / "hang-done"),
     )
     # kernel_mgmt's own timeout for the hanging provider is longer than the test keeps it
     # hung, so that its answer, once released, is used.
@@ -379,12 +387,15 @@ def test_broken_providers_leave_the_others_listed(broken_server: JupyterServer) 
     assert status == 200, "the server answers while a provider hangs"
     t.join(timeout=120)
     assert not t.is_alive(), "the listing waited for the hanging provider"
-    assert not release.exists(), "the provider is still hanging (the listing did not wait)"
+    assert not (world.root / "hang-done").exists(), "the listing waited for the provider"
     for specs in (result["specs"], broken_server.kernelspecs()):
         ids = by_type_id(specs)
         assert REAL_ENV in ids and "pyimport/kernel" in ids, sorted(ids)
         assert "python3" in specs["kernelspecs"]
         assert not any(t.startswith(("e2e-raise/", "e2e-hang/")) for t in ids), sorted(ids)
+    # The server's log says which provider failed and why.
+    log = broken_server.log_path.read_text(errors="replace")
+    assert "e2e-raise" in log and "cannot reach the cluster" in log, broken_server.log_tail()
     # The server still starts the good kernels while the provider hangs.
     with running_kernel(broken_server, ids[REAL_ENV]) as (_, ch):
         r = ch.execute("import sys; print(sys.prefix)")
