@@ -328,3 +328,21 @@ async def test_server_culls_an_idle_kernel(world: World) -> None:
         assert world.connection_files() == []
     finally:
         await mkm.shutdown_all()
+
+
+async def test_a_wrapper_kernel_installed_as_a_kernelspec(world: World, start: Any) -> None:
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "-m", "wrapper_kernel.examples.echo", "install", "--user"],
+        env=world.env(),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert (world.data / "kernels" / "echo" / "kernel.json").is_file()
+    s = await start("echo")
+    assert s.provisioner.type_id == "spec/echo"
+    reply, out = await s.run("polly wants a cracker")
+    assert reply["status"] == "ok"
+    assert out == "polly wants a cracker"

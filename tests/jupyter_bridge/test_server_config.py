@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,17 @@ from .conftest import World
 
 BIN = Path(sys.executable).parent
 CONFIG_FILE = Path(sys.prefix) / "etc/jupyter/jupyter_server_config.d/kernel_mgmt_jupyter.json"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_singletons() -> Iterator[None]:
+    """Linking makes jupyter_server's GatewayClient singleton (as the server would): reset it."""
+    from jupyter_server.gateway.gateway_client import GatewayClient
+
+    GatewayClient.clear_instance()
+    yield
+    GatewayClient.clear_instance()
+    ServerApp.clear_instance()
 
 
 def test_the_install_put_the_config_file_in_place() -> None:
@@ -107,3 +119,11 @@ def test_core_never_imports_the_bridge(module: str) -> None:
     code = f"import sys, {module}; print('kernel_mgmt_jupyter' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_gateway_mode_keeps_the_gateways_kernelspecs() -> None:
+    config = Config()
+    config.GatewayClient.url = "http://127.0.0.1:9"  # never contacted: linking only
+    app = ServerApp(config=config)
+    _link_jupyter_server_extension(app)
+    assert "kernel_spec_manager_class" not in app._trait_values

@@ -247,3 +247,55 @@ async def test_a_synced_folder_is_not_listed_twice(world: World, with_conda: Pat
     )
     gone = (await ksm.get_all_specs())["conda__gone-python3"]
     assert _type_id(gone) == "conda/gone-python3"
+    assert ksm.type_id("conda__gone-python3") == "conda/gone-python3"
+    # A synced nb_conda_kernels-named copy is an alias, never a second entry.
+    alias = json.loads((world.kernels / "conda-env-ml-py" / "kernel.json").read_text())
+    alias["metadata"]["kernel_provisioner"]["config"]["type_id"] = "conda/gone-python3"
+    alias["metadata"]["kernel_mgmt"].update(
+        type_id="conda/gone-python3", alias_of="conda__gone-python3"
+    )
+    write_spec(world.kernels, "conda-env-gone-py", alias)
+    specs = await ksm.get_all_specs()
+    assert "conda-env-gone-py" not in specs
+    assert ksm.get_kernel_spec("conda-env-gone-py").name == "conda__gone-python3"
+
+
+async def test_aliases_can_be_listed_for_jupyterlab(world: World, with_conda: Path) -> None:
+    from jupyter_server.serverapp import ServerApp
+
+    assert "conda-env-ml-py" not in await KernelFinderSpecManager().get_all_specs()
+    ksm = KernelFinderSpecManager(list_aliases=True, parent=ServerApp(base_url="/"))
+    specs = await ksm.get_all_specs()
+    alias = specs["conda-env-ml-py"]
+    assert alias["name"] == "conda-env-ml-py"
+    assert alias["spec"] == specs["conda__ml-python3"]["spec"]
+    assert _type_id(alias) == "conda/ml-python3"
+
+
+async def test_a_bad_kernel_mgmt_config_falls_back_to_the_folders(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = world.tmp / "config.toml"
+    bad.write_text("[providers\nthis is not toml")
+    monkeypatch.setenv("KERNEL_MGMT_CONFIG", str(bad))
+    write_spec(world.kernels, "k1", ipykernel_spec())
+    ksm = KernelFinderSpecManager()
+    specs = await ksm.get_all_specs()
+    assert "k1" in specs and "python3" in specs  # what jupyter_client lists by itself
+    assert ksm.get_kernel_spec("k1").display_name == "Python 3"
+    assert str(bad) in caplog.text and "only kernelspec folders" in caplog.text
+
+
+def test_a_hanging_provider_is_waited_for_once(world: World, bad_providers: object) -> None:
+    finders = bridge_finders.shared()
+    first = finders.list_sync(wait=0.2)
+    assert "hanging" in first.late
+    # A later (blocking) listing does not wait for the call still running, however long
+    # it would allow: it comes back while the hanging provider is still inside its hook.
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(finders.list_sync(wait=600)))
+    worker.start()
+    worker.join(60)  # a guard, not a speed check: waiting for "hanging" would take 600 s
+    assert not worker.is_alive() and not bad_providers.RELEASE.is_set()
+    assert "hanging" in result[0].late
+    bad_providers.RELEASE.set()

@@ -195,3 +195,15 @@ def test_cli_list(world: World, with_conda: Path) -> None:
     assert by_name["conda__ml-python3"]["display_name"] == "Python 3 [conda env:ml]"
     text = run_cli(world, "list").stdout
     assert text.splitlines()[0].split() == ["NAME", "TYPE", "ID", "DISPLAY", "NAME", "ALIASES"]
+
+
+def test_cli_remove_takes_away_only_what_sync_wrote(world: World, with_conda: Path) -> None:
+    target = world.data / "kernels"
+    run_cli(world, "sync")
+    mine = write_spec(target, "mine", ipykernel_spec("Mine"))
+    report = json.loads(run_cli(world, "sync", "--remove", "--json").stdout)
+    removed = {a["name"] for a in report["actions"] if a["action"] == "removed"}
+    assert {"conda__ml-python3", "conda-env-ml-py", "pyimport__kernel"} <= removed
+    assert all(a["reason"] == "--remove" for a in report["actions"])
+    assert sorted(p.name for p in target.iterdir()) == ["mine"]
+    assert mine.is_dir()

@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--prune", action="store_true", help="remove synced folders whose kernel type is gone"
     )
+    sync.add_argument(
+        "--remove",
+        action="store_true",
+        help="remove every folder sync wrote there (e.g. before uninstalling the bridge)",
+    )
     sync.add_argument("--dry-run", action="store_true", help="report, change nothing")
     sync.add_argument("--json", action="store_true", help="print the report as JSON")
     lst = sub.add_parser("list", help="list kernel types under their Jupyter names")
@@ -77,9 +82,15 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     else:
         flag = "--user"
     target = kernels_dir(user=args.user, sys_prefix=args.sys_prefix, prefix=args.prefix)
-    records, failed, problems = _finder_records()
+    records, failed, problems = ([], [], []) if args.remove else _finder_records()
     report = sync(
-        target, records, flag=flag, failed_providers=failed, prune=args.prune, dry_run=args.dry_run
+        target,
+        records,
+        flag=flag,
+        failed_providers=failed,
+        prune=args.prune,
+        dry_run=args.dry_run,
+        remove_all=args.remove,
     )
     report.problems.extend(problems)
     if args.json:

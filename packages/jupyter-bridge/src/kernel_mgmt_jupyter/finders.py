@@ -4,6 +4,9 @@ The spec manager lists kernels on every ``GET /api/kernelspecs``. A finder for a
 answers only when the slowest has (or timed out, 10 s by default): one finder per provider
 lets the listing take what has answered within :attr:`Finders.wait` seconds and keep the
 last answer of a provider still running (whose call goes on, and refreshes it when done).
+A listing waits only for the calls it starts: one still running from an earlier listing has
+had its wait, so a hanging provider delays one listing, not every one (nor, through the
+synchronous ``get_kernel_spec``, the server's event loop again and again).
 A failing provider costs its own kernels and nothing else.
 """
 
@@ -12,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,11 +44,15 @@ class _One:
         self.last: list[Record] | None = None
         self.lock = threading.Lock()
 
-    def start(self, pool: concurrent.futures.Executor) -> concurrent.futures.Future[list[Record]]:
+    def start(
+        self, pool: concurrent.futures.Executor
+    ) -> tuple[concurrent.futures.Future[list[Record]], bool]:
+        """The provider's call: a new one, or the one still running (then ``False``)."""
         with self.lock:
             if self.future is None or self.future.done():
                 self.future = pool.submit(self._run)
-            return self.future
+                return self.future, True
+            return self.future, False
 
     def _run(self) -> list[Record]:
         records = list(self.finder.find_kernels())
@@ -123,19 +129,29 @@ class Finders:
                 records.extend(one.last or [])
         return Listing(records, late, failed)
 
+    def _start_all(self) -> tuple[dict[str, concurrent.futures.Future[list[Record]]], list[Any]]:
+        """Every provider's call, and those started now: a listing waits only for these (a
+        call still running from an earlier listing has already had its wait)."""
+        futures: dict[str, concurrent.futures.Future[list[Record]]] = {}
+        fresh = []
+        for one in self._ones.values():
+            future, new = one.start(self._pool)
+            futures[one.id] = future
+            if new:
+                fresh.append(future)
+        return futures, fresh
+
     def list_sync(self, wait: float | None = None) -> Listing:
         """List every provider's kernels, waiting at most ``wait`` seconds (blocking)."""
-        futures = {one.id: one.start(self._pool) for one in self._ones.values()}
-        deadline = time.monotonic() + (self.wait if wait is None else wait)
-        concurrent.futures.wait(
-            list(futures.values()), timeout=max(0.0, deadline - time.monotonic())
-        )
+        futures, fresh = self._start_all()
+        if fresh:
+            concurrent.futures.wait(fresh, timeout=self.wait if wait is None else wait)
         return self._collect({pid for pid, f in futures.items() if f.done()})
 
     async def list_async(self, wait: float | None = None) -> Listing:
         """Like :meth:`list_sync`, awaited without blocking the running event loop."""
-        futures = {one.id: one.start(self._pool) for one in self._ones.values()}
-        wrapped = [asyncio.wrap_future(f) for f in futures.values()]
+        futures, fresh = self._start_all()
+        wrapped = [asyncio.wrap_future(f) for f in fresh]
         if wrapped:
             done, pending = await asyncio.wait(wrapped, timeout=self.wait if wait is None else wait)
             for task in pending:

@@ -43,6 +43,14 @@ class KernelFinderSpecManager(KernelSpecManager):
         "kernelspec's, {env} the environment's name (its path when ambiguous). Empty keeps "
         "the conda provider's own ('Python 3 (conda: ml)').",
     )
+    list_aliases = Bool(
+        False,
+        config=True,
+        help="Also list each kernel under its nb_conda_kernels names (conda-env-<env>-<kernel>), "
+        "so that JupyterLab opens notebooks saved under nb_conda_kernels on their environment "
+        "without asking; such kernels then appear twice in the launcher. Off: the names still "
+        "work (sessions, REST, nbclient), they are just not listed.",
+    )
     native_alias = Bool(
         True,
         config=True,
@@ -54,6 +62,17 @@ class KernelFinderSpecManager(KernelSpecManager):
         super().__init__(**kwargs)
         self._table = Table()
         self._table_lock = threading.Lock()
+        self._config_error: str | None = None
+
+    def _broken_config(self, error: Exception) -> None:
+        """kernel_mgmt's config file is bad: say so (once); callers fall back to folders."""
+        message = str(error)
+        if message != self._config_error:
+            self._config_error = message
+            self.log.error(
+                "kernel_mgmt_jupyter: %s; only kernelspec folders are listed until it is fixed",
+                message,
+            )
 
     # -- listing ----------------------------------------------------------------------------
 
@@ -91,14 +110,26 @@ class KernelFinderSpecManager(KernelSpecManager):
         """List again without blocking the running event loop; returns the table."""
         return self._update(await self._finders().list_async(self.provider_wait))
 
-    def _model(self, entry: Entry, base_url: str | None) -> dict[str, Any]:
+    def _model(self, entry: Entry, base_url: str | None, name: str | None = None) -> dict[str, Any]:
         model: dict[str, Any] = {"resource_dir": entry.resource_dir, "spec": entry.spec}
         if base_url is not None:
             # jupyter_server takes a dict with name/spec/resources as the finished REST model
             # (as it does for gateway kernelspecs), so no per-spec folder scan per request.
-            model["name"] = entry.name
+            model["name"] = name or entry.name
             model["resources"] = entry.resources(base_url)
         return model
+
+    def _models(self, table: Table, base_url: str | None) -> dict[str, Any]:
+        models = {
+            name: self._model(entry, base_url)
+            for name, entry in table.entries.items()
+            if self._allowed(name)
+        }
+        if self.list_aliases:
+            for alias, name in table.aliases.items():
+                if name in models and alias not in models and self._allowed(alias):
+                    models[alias] = self._model(table.entries[name], base_url, alias)
+        return models
 
     async def get_all_specs(self) -> dict[str, Any]:  # type: ignore[override]
         """``{name: {"resource_dir", "spec"}}`` for every kernel type (a coroutine).
@@ -106,28 +137,35 @@ class KernelFinderSpecManager(KernelSpecManager):
         Under jupyter_server (whose ``base_url`` the parent app has) each value is also the
         REST model (``name``, ``resources``).
         """
-        table = await self.refresh_async()
+        from kernel_mgmt.config import ConfigError
+
+        try:
+            table = await self.refresh_async()
+        except ConfigError as e:
+            self._broken_config(e)
+            return super().get_all_specs()
         base_url = getattr(self.parent, "base_url", None)
-        if not isinstance(base_url, str):
-            base_url = None
-        return {
-            name: self._model(entry, base_url)
-            for name, entry in table.entries.items()
-            if self._allowed(name)
-        }
+        return self._models(table, base_url if isinstance(base_url, str) else None)
 
     def get_all_specs_sync(self) -> dict[str, Any]:
         """:meth:`get_all_specs` for synchronous callers (blocks while providers run)."""
-        table = self.refresh()
-        return {
-            name: self._model(entry, None)
-            for name, entry in table.entries.items()
-            if self._allowed(name)
-        }
+        from kernel_mgmt.config import ConfigError
+
+        try:
+            return self._models(self.refresh(), None)
+        except ConfigError as e:
+            self._broken_config(e)
+            return super().get_all_specs()
 
     def find_kernel_specs(self) -> dict[str, str]:
         """``{name: resource_dir}`` for every kernel type (synchronous; lists now)."""
-        table = self.refresh()
+        from kernel_mgmt.config import ConfigError
+
+        try:
+            table = self.refresh()
+        except ConfigError as e:
+            self._broken_config(e)
+            return super().find_kernel_specs()
         return {n: e.resource_dir for n, e in table.entries.items() if self._allowed(n)}
 
     # -- one kernel -------------------------------------------------------------------------
@@ -137,7 +175,7 @@ class KernelFinderSpecManager(KernelSpecManager):
         entry = self._table.lookup(kernel_name)
         if entry is None:
             entry = self.refresh().lookup(kernel_name)
-        if entry is not None and not self._allowed(entry.name):
+        if entry is not None and not (self._allowed(entry.name) or self._allowed(kernel_name)):
             return None
         return entry
 
@@ -146,7 +184,13 @@ class KernelFinderSpecManager(KernelSpecManager):
 
         :raises jupyter_client.kernelspec.NoSuchKernel: no kernel type answers to it.
         """
-        entry = self.entry(kernel_name)
+        from kernel_mgmt.config import ConfigError
+
+        try:
+            entry = self.entry(kernel_name)
+        except ConfigError as e:
+            self._broken_config(e)
+            return super().get_kernel_spec(kernel_name)
         if entry is None:
             raise NoSuchKernel(kernel_name)
         return KernelSpec(resource_dir=entry.resource_dir, name=entry.name, **entry.spec)

@@ -29,8 +29,15 @@ def _configured_elsewhere(serverapp: Any) -> str | None:
             return f"ServerApp.kernel_spec_manager_class is configured as {configured!r}"
         return None
     gateway = getattr(serverapp, "gateway_config", None)
+    if gateway is None:
+        try:  # the same singleton the server makes a moment later
+            from jupyter_server.gateway.gateway_client import GatewayClient
+
+            gateway = GatewayClient.instance(parent=serverapp)
+        except Exception:  # an older jupyter_server: no gateway to defer to
+            gateway = None
     if gateway is not None and getattr(gateway, "gateway_enabled", False):
-        return "the server uses a gateway's kernelspecs"
+        return "the server uses a gateway's kernelspecs (--gateway-url)"
     return None
 
 

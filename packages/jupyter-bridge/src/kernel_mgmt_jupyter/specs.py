@@ -27,8 +27,9 @@ PROVISIONER_NAME = "kernel-mgmt"
 #: ``metadata`` key of the kernelspecs the bridge makes; ``sync`` adds ``"synced": true``.
 MARKER = "kernel_mgmt"
 _PROTOCOL_VERSION = "5.3"  # jupyter_client's KernelSpec default
-#: For kernel types without a folder of their own (no logo, no kernel.js): this package.
-DEFAULT_RESOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
+#: For kernel types without a folder of their own: an (almost) empty folder of this package,
+#: so that jupyter_server's resource handler serves nothing else from here.
+DEFAULT_RESOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources")
 
 
 def provisioner_of(spec: Mapping[str, Any]) -> str | None:

@@ -194,15 +194,18 @@ def sync(
     prune: bool = False,
     conda_format: str | None = "{display_name} [conda env:{env}]",
     dry_run: bool = False,
+    remove_all: bool = False,
 ) -> SyncReport:
     """Bring the kernelspec folders in ``target`` in line with ``records`` (type id, attrs).
 
     ``flag`` (``--user``, ``--sys-prefix`` or ``--prefix P``) is written into each folder so
-    that the error for a vanished type can name the command that fixes it.
+    that the error for a vanished type can name the command that fixes it. ``remove_all``
+    removes every folder sync wrote in ``target`` (``sync --remove``).
     """
     report = SyncReport(target, flag)
-    failed = set(failed_providers)
-    wanted = _wanted(records, flag, conda_format)
+    failed = set() if remove_all else set(failed_providers)
+    wanted = {} if remove_all else _wanted(records, flag, conda_format)
+    prune = prune or remove_all
     existing: dict[str, tuple[str, dict[str, Any] | None]] = {}  # lower-cased: jupyter's rule
     if os.path.isdir(target):
         for entry in sorted(os.listdir(target)):
@@ -246,5 +249,6 @@ def sync(
         else:
             if not dry_run:
                 shutil.rmtree(path)
-            report.actions.append(Action("removed", name, type_id, path, "kernel type gone"))
+            why = "--remove" if remove_all else "kernel type gone"
+            report.actions.append(Action("removed", name, type_id, path, why))
     return report

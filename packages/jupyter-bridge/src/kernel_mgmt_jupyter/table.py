@@ -122,12 +122,9 @@ def build_table(
             if conda_format and type_id.startswith("conda/"):
                 display = conda_display_name(attrs["display_name"], conda_format)
             if is_synced:
-                spec = dict(attrs)  # the folder's own kernel.json, as written by sync
-                spec.pop("resource_dir", None)
-                spec.pop("language_info", None)
-                spec = kernelspec_dict(type_id, spec) | {
-                    "metadata": dict(attrs.get("metadata") or {})
-                }
+                # The folder's own kernel.json, as sync wrote it (provisioner config included).
+                spec = kernelspec_dict(type_id, attrs, display_name=attrs["display_name"])
+                spec["metadata"] = dict(attrs.get("metadata") or {})
             else:
                 spec = kernelspec_dict(type_id, attrs, display_name=display)
             entry = Entry(name, type_id, attrs, spec, is_synced)
@@ -146,10 +143,16 @@ def build_table(
                 f"has the name {jupyter_name(type_id)!r}"
             )
         add(name, type_id, attrs)
+    synced_aliases: list[tuple[str, str]] = []
     for type_id, attrs, target in synced:
         if target in table.by_type:
             continue  # the live type is listed under this very name
-        add(jupyter_name(type_id), type_id, attrs, is_synced=True)
+        alias_of = (attrs.get("metadata") or {}).get("kernel_mgmt", {}).get("alias_of")
+        if isinstance(alias_of, str):
+            synced_aliases.append((jupyter_name(type_id), alias_of))
+            continue  # an nb_conda_kernels-named copy: an alias, as for a live type
+        # Listed under the gone type's id: its launch says the type is gone and what to run.
+        add(jupyter_name(type_id), target, attrs, is_synced=True)
 
     aliases = table.aliases
     for type_id, attrs in other_records:
@@ -158,6 +161,9 @@ def build_table(
         for alias in conda_aliases(attrs):
             if alias not in entries and alias not in aliases:
                 aliases[alias] = table.by_type[type_id]
+    for alias, name in synced_aliases:
+        if name in entries and alias not in entries:
+            aliases.setdefault(alias, name)
     if native_alias and NATIVE_KERNEL_NAME not in entries and "pyimport/kernel" in table.by_type:
         # jupyter_client makes up "python3" from ipykernel when no folder has it: so do we.
         aliases.setdefault(NATIVE_KERNEL_NAME, table.by_type["pyimport/kernel"])
