@@ -127,8 +127,16 @@ def kernel_menu(page: Any, item: str) -> None:
     page.locator(".lm-Menu-itemLabel", has_text=label).click()
 
 
+def kernel_idle(page: Any) -> Any:
+    """The status bar's kernel item once a kernel (not "No Kernel") is idle: "<name> | Idle".
+
+    (The toolbar's execution indicator says idle before any kernel is there.)
+    """
+    return page.get_by_role("button", name=re.compile(r"^(?!No Kernel).+ \| Idle$"))
+
+
 def wait_idle(page: Any) -> None:
-    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
+    kernel_idle(page).wait_for()
 
 
 def test_launcher_conda_kernel_runs_interrupts_and_restarts(
@@ -275,9 +283,8 @@ def test_saved_notebook_opens_on_its_kernel(
             wait_until="domcontentloaded",
         )
         # Either the kernel starts (idle) or Lab asks which kernel to use (a dialog).
-        idle = page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
         dialog = page.locator(".jp-Dialog")
-        expect(idle.or_(dialog).first).to_be_visible()
+        expect(kernel_idle(page).or_(dialog).first).to_be_visible()
         screens.shot("opened")
         assert dialog.count() == 0, (
             f"JupyterLab asked for a kernel for a notebook saved with kernelspec "
