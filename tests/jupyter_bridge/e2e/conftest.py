@@ -144,12 +144,20 @@ class JupyterWorld:
         self.extra_env: dict[str, str] = {}
 
     # conda ----------------------------------------------------------------------------------
-    def make_conda(self, real: tuple[str, ...] = ("realenv",), listed: str | None = None) -> None:
+    def make_conda(
+        self,
+        real: tuple[str, ...] = ("realenv",),
+        listed: str | None = None,
+        folders_only: tuple[str, ...] = (),
+    ) -> None:
         """A base env at the root (no interpreter), real envs in ``<root>/envs`` and optionally
-        one real env outside the root, announced only in ``~/.conda/environments.txt``."""
+        one real env outside the root, announced only in ``~/.conda/environments.txt``;
+        ``folders_only`` envs have no interpreter (enough for listings)."""
         make_conda_env(self.conda_root, real_python=False)
         for name in real:
             make_conda_env(self.conda_root / "envs" / name, real_python=True)
+        for name in folders_only:
+            make_conda_env(self.conda_root / "envs" / name, real_python=False)
         if listed:
             prefix = make_conda_env(self.outside_envs / listed, real_python=True)
             (self.home / ".conda" / "environments.txt").write_text(f"{prefix}\n")

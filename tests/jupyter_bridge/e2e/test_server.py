@@ -297,6 +297,34 @@ def _try_pid(ch: Any) -> int | None:
     return int(r.stdout.split()[-1]) if r.reply.get("status") == "ok" else None
 
 
+def test_turned_off_for_one_user(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The package README's off switch for one user (jpserver_extensions false in the user's
+    jupyter_server_config.json): the server lists kernelspec folders only, as stock does."""
+    require_bridge()
+    w = JupyterWorld(tmp_path_factory.mktemp("off-world"))
+    w.make_conda(real=(), folders_only=("fakeenv",))
+    (w.config_dir / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": {"kernel_mgmt_jupyter": False}}})
+    )
+    s = JupyterServer(w).start()
+    try:
+        specs = s.kernelspecs()
+        assert by_type_id(specs) == {}, sorted(specs["kernelspecs"])
+        assert "python3" in specs["kernelspecs"]
+        displays = [m["spec"]["display_name"] for m in specs["kernelspecs"].values()]
+        assert not any("fakeenv" in d for d in displays), displays
+    finally:
+        s.stop()
+    # The same world with the switch removed: the bridge lists the conda env.
+    (w.config_dir / "jupyter_server_config.json").unlink()
+    s = JupyterServer(w).start()
+    try:
+        names = by_type_id(s.kernelspecs())
+        assert "conda/fakeenv-python3" in names, sorted(names)
+    finally:
+        s.stop()
+
+
 # ---------------------------------------------------------------------------------------------
 # A broken provider costs the listing nothing but its own kernels
 
