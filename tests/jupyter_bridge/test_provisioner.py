@@ -242,6 +242,20 @@ async def test_launch_params_defaults_config_env_and_keyword(
     assert await _greeting(s) == "ciao"
 
 
+async def test_launch_params_from_a_kernelspec_written_for_the_provisioner(
+    world: World, greeter: str, start: Any
+) -> None:
+    stanza = {
+        "provisioner_name": "kernel-mgmt",
+        "config": {"type_id": "spec/greeter", "params": {"greeting": "salut"}},
+    }
+    spec = ipykernel_spec("Greeter in French", metadata={"kernel_provisioner": stanza})
+    write_spec(world.kernels, "greeter-fr", spec)
+    s = await start("greeter-fr")
+    assert s.provisioner.type_id == "spec/greeter"  # its own config, kept
+    assert await _greeting(s) == "salut"
+
+
 async def test_bad_launch_params_fail_before_anything_starts(
     world: World, greeter: str, start: Any
 ) -> None:

@@ -5,8 +5,8 @@ finder fills in the defaults and checks the values. Values come from, lowest fir
 
 1. ``c.KernelMgmtProvisioner.launch_params`` (jupyter config): ``{type id or Jupyter name:
    {param: value}}``;
-2. the kernelspec's provisioner config (``metadata.kernel_provisioner.config.params``;
-   ``kernel-mgmt-jupyter sync --param`` writes it);
+2. the kernelspec's provisioner config (``metadata.kernel_provisioner.config.params``), in a
+   kernelspec folder written by hand for the ``kernel-mgmt`` provisioner;
 3. ``KERNEL_<PARAM>`` variables of the environment the kernel is started with (as Enterprise
    Gateway passes them): the parameter's name upper-cased, other characters ``_``; the text is
    read as the schema's type says (``integer``, ``number``, ``boolean``; JSON for ``array``

@@ -49,7 +49,7 @@ class KernelMgmtProvisioner(KernelProvisionerBase):  # type: ignore[misc]
     params = Dict(
         {},
         help="Launch parameters a kernelspec gives in metadata.kernel_provisioner.config.params "
-        "(kernel-mgmt-jupyter sync --param writes them).",
+        "(a kernelspec folder written for the kernel-mgmt provisioner by hand).",
     )
     env_prefix = Unicode(
         ENV_PREFIX,

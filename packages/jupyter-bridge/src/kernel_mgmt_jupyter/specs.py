@@ -60,21 +60,23 @@ def kernelspec_dict(
     """The kernelspec (``KernelSpec.to_dict()`` form) for one kernel type.
 
     A kernelspec folder that already names another provisioner keeps it (it is that
-    provisioner's to launch); every other type names ours.
+    provisioner's to launch); one that names ours keeps its config (``params``, or a
+    ``type_id`` of its own), with ``type_id`` defaulting to its own type; every other type
+    names ours.
     """
     metadata = dict(attrs.get("metadata") or {})
-    provider = type_id.partition("/")[0]
     stanza = metadata.get("kernel_provisioner")
-    other = isinstance(stanza, Mapping) and stanza.get("provisioner_name") not in (
-        None,
-        PROVISIONER_NAME,
-    )
-    if not other:
-        metadata["kernel_provisioner"] = {
-            "provisioner_name": PROVISIONER_NAME,
-            "config": {"type_id": type_id},
-        }
-    metadata[MARKER] = {"type_id": type_id, "provider": provider}
+    named = stanza.get("provisioner_name") if isinstance(stanza, Mapping) else None
+    launched = type_id  # the type this kernelspec starts
+    if named is None or named == PROVISIONER_NAME:
+        config: dict[str, Any] = {}
+        if named is not None and isinstance(stanza.get("config"), Mapping):
+            config = dict(stanza["config"])
+        if not isinstance(config.get("type_id"), str):
+            config["type_id"] = type_id
+        launched = config["type_id"]
+        metadata["kernel_provisioner"] = {"provisioner_name": PROVISIONER_NAME, "config": config}
+    metadata[MARKER] = {"type_id": launched, "provider": launched.partition("/")[0]}
     return {
         "argv": list(attrs.get("argv") or []),
         "env": dict(attrs.get("env") or {}),
