@@ -44,6 +44,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import urllib.request
@@ -79,6 +80,17 @@ def build(top: str, n_specs: int, n_envs: int) -> dict[str, str]:
         os.makedirs(os.path.join(prefix, "conda-meta"))
         with open(os.path.join(prefix, "conda-meta", "history"), "w") as f:
             f.write("==> 2024-01-01 00:00:00 <==\n")
+    # env00 is a real interpreter (a venv importing this Python's ipykernel through a .pth),
+    # for the conda kernel start row; the others are folders (enough to be listed).
+    real = prefixes[1]
+    subprocess.run(
+        [getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", real],
+        check=True,
+        timeout=120,
+    )
+    site = sysconfig.get_path("purelib", vars={"base": real, "platbase": real})
+    with open(os.path.join(site, "_bench_parent.pth"), "w") as f:
+        f.write(sysconfig.get_path("purelib") + "\n")
     for prefix in prefixes[1:]:
         folder = os.path.join(prefix, "share", "jupyter", "kernels", "python3")
         os.makedirs(folder)
@@ -95,6 +107,10 @@ def build(top: str, n_specs: int, n_envs: int) -> dict[str, str]:
     with open(conda, "w") as f:  # `conda info --json`, instantly
         f.write(f"#!/bin/sh\nexec cat {os.path.join(root, 'info.json')}\n")
     os.chmod(conda, 0o755)
+    with open(os.path.join(root, "bin", "activate"), "w") as f:
+        # What nb_conda_kernels' runner sources before exec-ing the kernel (`. activate ENV`):
+        # the least any activation does, so the runner's own cost is what is measured.
+        f.write('CONDA_PREFIX="$1"; PATH="$1/bin:$PATH"; export CONDA_PREFIX PATH\n')
     env = {
         k: v
         for k, v in os.environ.items()
@@ -171,12 +187,12 @@ class Server:
             raise RuntimeError(f"{self.name}: {method} {path} -> {resp.status} {raw[:300]!r}")
         return json.loads(raw) if raw else None
 
-    def kernel_ready(self) -> tuple[float, str]:
+    def kernel_ready(self, name: str = KERNEL) -> tuple[float, str]:
         """POST /api/kernels → kernel_info_reply on the channels websocket; (seconds, id)."""
         from websockets.sync.client import connect
 
         t0 = time.perf_counter()
-        kernel_id = self.request("POST", "/api/kernels", {"name": KERNEL})["id"]  # type: ignore[index]
+        kernel_id = self.request("POST", "/api/kernels", {"name": name})["id"]  # type: ignore[index]
         url = f"ws://127.0.0.1:{self.port}/api/kernels/{kernel_id}/channels"
         with connect(
             url, additional_headers={"Authorization": f"token {self.token}"}, open_timeout=120
@@ -235,6 +251,16 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def conda_name(server: Server) -> str:
+    """The name our listing gives conda/env00-python3 (found by its type id)."""
+    specs = server.request("GET", "/api/kernelspecs")["kernelspecs"]  # type: ignore[index]
+    for name, model in specs.items():
+        config = model["spec"].get("metadata", {}).get("kernel_provisioner", {}).get("config", {})
+        if config.get("type_id") == "conda/env00-python3":
+            return name
+    raise RuntimeError("conda/env00-python3 is not listed by our server")
+
+
 def nb_conda_available(env: dict[str, str]) -> bool:
     r = subprocess.run(
         [sys.executable, "-c", "import nb_conda_kernels.manager"],
@@ -286,8 +312,19 @@ def main() -> int:
                     t, kid = s.kernel_ready()
                     s.request("DELETE", f"/api/kernels/{kid}")
                     times.setdefault(f"kernel {name}", []).append(t)
-            for name in ("stock", "ours"):
-                del times[f"kernel {name}"][0]  # the first start pays for imports
+            # A conda environment's kernel: ours (conda/env00-python3) vs nb_conda_kernels'
+            # conda-env-env00-py (its runner, the stand-in activate, then the kernel).
+            conda_names = {"ours": conda_name(servers["ours"])}
+            if "nb_conda_kernels" in servers:
+                conda_names["nb_conda_kernels"] = "conda-env-env00-py"
+            for _ in range(args.kernels + 1):
+                for name, kernel in conda_names.items():
+                    s = servers[name]
+                    t, kid = s.kernel_ready(kernel)
+                    s.request("DELETE", f"/api/kernels/{kid}")
+                    times.setdefault(f"conda {name}", []).append(t)
+            for key in ("kernel stock", "kernel ours", *(f"conda {n}" for n in conda_names)):
+                del times[key][0]  # the first start pays for imports
         for _ in range(args.starts):
             for name, s in servers.items():
                 times.setdefault(f"start {name}", []).append(s.start())
@@ -310,6 +347,7 @@ def main() -> int:
         ("server start -> 1st kernelspecs", "start ours", "start stock", None),
         ("server start -> 1st kernelspecs", "start ours", "start nb_conda_kernels", None),
         ("kernel start -> kernel_info_reply", "kernel ours", "kernel stock", 1.1),
+        ("conda env kernel start -> reply", "conda ours", "conda nb_conda_kernels", None),
     ]
     head = (
         f"{'what':<34}{'ours ms':>9}{'p99':>8}  {'peer':<17}{'peer ms':>9}{'p99':>8}"
