@@ -366,7 +366,7 @@ class JupyterServer:
             except subprocess.TimeoutExpired:
                 problems.append("the server did not exit after /api/shutdown")
                 self._kill()
-        leftover = [p for p in self.known_children.values() if _alive(p)]
+        leftover = [p for p in self.known_children.values() if process_alive(p)]
         for p in leftover:
             with contextlib.suppress(psutil.Error):
                 problems.append(f"left process {p.pid}: {' '.join(p.cmdline())}")
@@ -395,7 +395,7 @@ class JupyterServer:
             self.proc.kill()
             self.proc.wait(timeout=30)
         for p in self.known_children.values():
-            if _alive(p):
+            if process_alive(p):
                 with contextlib.suppress(psutil.Error):
                     p.kill()
 
@@ -441,7 +441,7 @@ class JupyterServer:
         return KernelChannels(self, kernel_id)
 
 
-def _alive(p: psutil.Process) -> bool:
+def process_alive(p: psutil.Process) -> bool:
     try:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:

@@ -22,9 +22,9 @@ import pytest
 from .conftest import (
     JupyterServer,
     JupyterWorld,
-    _alive,
     by_type_id,
     name_for,
+    process_alive,
     require_bridge,
     running_kernel,
     type_id_of,
@@ -205,7 +205,9 @@ def test_delete_leaves_no_process_and_no_connection_file(server: JupyterServer) 
     started = [p for p in server.children() if p.pid not in children_before]
     assert pid in {p.pid for p in started}, "the kernel is the server's descendant"
     server.ok("DELETE", f"/api/kernels/{kernel_id}")
-    wait_until(lambda: not any(_alive(p) for p in started), 30, "the kernel's processes to end")
+    wait_until(
+        lambda: not any(process_alive(p) for p in started), 30, "the kernel's processes to end"
+    )
     assert not connection_file.exists()
     assert server.runtime_files() - runtime_before == set()
     status, _ = server.request("GET", f"/api/kernels/{kernel_id}")
@@ -284,7 +286,7 @@ def check_open_channels_survive(server: JupyterServer, name: str, how: str) -> N
 
 def _pid_alive(pid: int) -> bool:
     try:
-        return _alive(psutil.Process(pid))
+        return process_alive(psutil.Process(pid))
     except psutil.NoSuchProcess:
         return False
 
