@@ -78,9 +78,10 @@ async def test_start_execute_shutdown_leaves_nothing(world: World, start: Any) -
     s = await start("python3")
     assert s.km.kernel_spec.metadata["kernel_provisioner"]["provisioner_name"] == "kernel-mgmt"
     manager = s.provisioner.manager
-    # jupyter's kernel id is ours, and names the connection file.
+    # jupyter's kernel id is ours, and names the connection file, which jupyter_client uses.
     assert manager.kernel_id == s.km.kernel_id
     assert world.connection_files() == [f"kernel-{s.km.kernel_id}.json"]
+    assert s.km.connection_file == manager.connection_file
     reply, out = await s.run("import os, sys; print(os.getcwd()); print(sys.executable)")
     assert reply["status"] == "ok"
     cwd, exe = out.split()
@@ -283,9 +284,14 @@ async def test_starting_does_not_block_the_event_loop(world: World, start: Any) 
     assert ticks > 1
 
 
-async def test_server_restarter_brings_a_dead_kernel_back(world: World) -> None:
+async def test_server_restarter_brings_a_dead_kernel_back(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 
+    # MultiKernelManager's default connection_dir is "" (the cwd): jupyter_client must still
+    # use the provider's connection file, not write a second one here.
+    monkeypatch.chdir(world.tmp)
     mkm = AsyncMappingKernelManager(
         kernel_spec_manager=KernelFinderSpecManager(), root_dir=str(world.tmp)
     )
@@ -309,6 +315,7 @@ async def test_server_restarter_brings_a_dead_kernel_back(world: World) -> None:
         await client.wait_for_ready(timeout=TIMEOUT)
         reply, _ = await execute(client, "1", TIMEOUT)
         assert reply["status"] == "ok"
+        assert list(world.tmp.glob("kernel-*.json")) == []
         client.stop_channels()
         pid = km.provisioner.manager.pid
     finally:
@@ -323,6 +330,7 @@ async def test_server_culls_an_idle_kernel(world: World) -> None:
     mkm = AsyncMappingKernelManager(
         kernel_spec_manager=KernelFinderSpecManager(),
         root_dir=str(world.tmp),
+        connection_dir=str(world.runtime),
         cull_idle_timeout=1,
         cull_interval=1,
     )

@@ -90,6 +90,9 @@ def test_status_says_active_and_how_it_was_turned_off(world: World) -> None:
         timeout=120,
     ).stdout
     assert "bridge active" in text
+    providers = {p["id"]: p for p in status["providers"]}
+    assert providers["spec"]["status"] == "ok" and providers["spec"]["kernels"] >= 1
+    assert "provider spec: ok," in text
     # Turning it off for this user, as the README says.
     (world.config / "jupyter_server_config.json").write_text(
         json.dumps({"ServerApp": {"jpserver_extensions": {"kernel_mgmt_jupyter": False}}})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import sys
 import textwrap
 import threading
@@ -217,47 +216,43 @@ async def test_a_synced_folder_is_not_listed_twice(world: World, with_conda: Pat
 
     ksm = KernelFinderSpecManager()
     specs = await ksm.get_all_specs()
-    records = list(KernelFinder.from_entrypoints().find_kernels())
-    sync(str(world.kernels), records, flag=f"--prefix {world.tmp}")
+    sync(str(world.kernels), list(KernelFinder.from_entrypoints().find_kernels()))
     assert (world.kernels / "conda__ml-python3" / "kernel.json").is_file()
     assert (world.kernels / "conda-env-ml-py" / "kernel.json").is_file()
     again = await ksm.get_all_specs()
     assert set(again) == set(specs)
     assert _type_id(again["conda__ml-python3"]) == "conda/ml-python3"
     assert again["conda__ml-python3"]["resource_dir"] != str(world.kernels / "conda__ml-python3")
-    # Once the type is gone, the synced folder is listed as itself (its launch explains).
-    saved = json.loads((world.kernels / "conda__ml-python3" / "kernel.json").read_text())
-    write_spec(
-        world.kernels,
-        "conda__gone-python3",
-        {
-            **saved,
-            "metadata": {
-                **saved["metadata"],
-                "kernel_provisioner": {
-                    "provisioner_name": "kernel-mgmt",
-                    "config": {"type_id": "conda/gone-python3"},
-                },
-                "kernel_mgmt": {
-                    **saved["metadata"]["kernel_mgmt"],
-                    "type_id": "conda/gone-python3",
-                },
-            },
-        },
-    )
-    gone = (await ksm.get_all_specs())["conda__gone-python3"]
-    assert _type_id(gone) == "conda/gone-python3"
-    assert ksm.type_id("conda__gone-python3") == "conda/gone-python3"
-    # A synced nb_conda_kernels-named copy is an alias, never a second entry.
-    alias = json.loads((world.kernels / "conda-env-ml-py" / "kernel.json").read_text())
-    alias["metadata"]["kernel_provisioner"]["config"]["type_id"] = "conda/gone-python3"
-    alias["metadata"]["kernel_mgmt"].update(
-        type_id="conda/gone-python3", alias_of="conda__gone-python3"
-    )
-    write_spec(world.kernels, "conda-env-gone-py", alias)
-    specs = await ksm.get_all_specs()
-    assert "conda-env-gone-py" not in specs
-    assert ksm.get_kernel_spec("conda-env-gone-py").name == "conda__gone-python3"
+    # Nor does kernel-mgmt itself: the spec provider leaves synced folders to their provider.
+    type_ids = [t for t, _ in KernelFinder.from_entrypoints().find_kernels()]
+    assert "conda/ml-python3" in type_ids
+    assert not any(t.startswith(("spec/conda__", "spec/conda-env-")) for t in type_ids)
+    # jupyter_client's own manager lists the folders (for nbclient, papermill...).
+    assert {"conda__ml-python3", "conda-env-ml-py"} <= set(KernelSpecManager().find_kernel_specs())
+
+
+def test_synced_folders_in_a_listing_are_skipped_or_stand_for_their_gone_type() -> None:
+    from kernel_mgmt_jupyter.table import build_table
+
+    def synced(target: str, **extra: object) -> dict:
+        mark = {"type_id": target, "provider": "conda", "synced": True, **extra}
+        stanza = {"provisioner_name": "kernel-mgmt", "config": {"type_id": target}}
+        return ipykernel_spec(metadata={"kernel_mgmt": mark, "kernel_provisioner": stanza})
+
+    live = ("conda/ml-python3", ipykernel_spec("Live"))
+    records = [
+        ("spec/conda__ml-python3", synced("conda/ml-python3")),
+        ("spec/conda__gone-python3", synced("conda/gone-python3")),
+        ("spec/conda-env-gone-py", synced("conda/gone-python3", alias_of="conda__gone-python3")),
+        live,
+    ]
+    table = build_table(records)
+    assert set(table.entries) == {"conda__ml-python3", "conda__gone-python3"}
+    assert table.entries["conda__ml-python3"].spec["display_name"] == "Live"
+    gone = table.entries["conda__gone-python3"]
+    assert gone.type_id == "conda/gone-python3"
+    assert gone.spec["metadata"]["kernel_provisioner"]["config"]["type_id"] == "conda/gone-python3"
+    assert table.lookup("conda-env-gone-py") is gone
 
 
 async def test_aliases_can_be_listed_for_jupyterlab(world: World, with_conda: Path) -> None:

@@ -165,6 +165,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"jupyter_server {server['version']}: bridge active (every provider's kernels)")
     else:
         print(f"jupyter_server {server['version']}: bridge NOT active: {server['reason']}")
+    for row in status["providers"]:
+        why = f": {row['reason']}" if row["reason"] else ""
+        print(f"provider {row['id']}: {row['status']}, {row['kernels']} kernel types{why}")
     return 0
 
 

@@ -224,8 +224,10 @@ class KernelMgmtProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         self.connection_info = connection
         km = self.parent
         if km is not None and hasattr(km, "load_connection_info"):
+            # The kernel reads the provider's connection file: jupyter_client should name
+            # that one (no second copy elsewhere; the provider's manager removes it).
             path = getattr(manager, "connection_file", None)
-            if not getattr(km, "connection_file", "") and path:
+            if path:
                 km.connection_file = path
             # Loaded before jupyter_client compares it with the connection file, which may
             # be ours already (same kernel id, same runtime dir). load_connection_info keeps

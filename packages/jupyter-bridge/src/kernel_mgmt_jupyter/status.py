@@ -61,11 +61,32 @@ def _server_view() -> dict[str, Any]:
     return view
 
 
+def _providers() -> list[dict[str, Any]]:
+    """Each provider as the spec manager sees it: id, status, kernel count, reason."""
+    from .finders import Finders
+
+    finders = Finders(wait=60.0)
+    try:
+        listing = finders.list_sync()
+        late = set(listing.late)
+        rows = []
+        for info in finders.providers():
+            row = {k: v for k, v in info.to_dict().items() if k in ("id", "status", "reason")}
+            row["kernels"] = info.kernels
+            if info.id in late:
+                row.update(status="late", reason="find_kernels still running after 60 s")
+            rows.append(row)
+        return rows
+    finally:
+        finders.close()
+
+
 def bridge_status() -> dict[str, Any]:
-    """The bridge's version, its provisioner's registration, and the server's view."""
+    """The bridge's version, its provisioner's registration, the server's view, providers."""
     return {
         "version": __version__,
         "provisioner_registered": _provisioner_registered(),
         "python": sys.executable,
         "jupyter_server": _server_view(),
+        "providers": _providers(),
     }

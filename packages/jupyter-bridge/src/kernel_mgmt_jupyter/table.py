@@ -144,8 +144,9 @@ def build_table(
             )
         add(name, type_id, attrs)
     synced_aliases: list[tuple[str, str]] = []
+    live = set(table.by_type)
     for type_id, attrs, target in synced:
-        if target in table.by_type:
+        if target in live:
             continue  # the live type is listed under this very name
         alias_of = (attrs.get("metadata") or {}).get("kernel_mgmt", {}).get("alias_of")
         if isinstance(alias_of, str):

@@ -9,6 +9,9 @@ kernel.json files are read as jupyter_client reads them, so that the same kernel
 listed as by ``jupyter kernelspec list``: a missing ``language`` is "" and a missing
 ``display_name`` is the folder's name; one without ``argv`` is listed (with a warning) but
 launching it fails with an error naming the file.
+
+Folders that ``kernel-mgmt-jupyter sync`` wrote for another provider's kernel types
+(``metadata.kernel_mgmt.synced``) are not listed: that provider lists those types itself.
 """
 
 from __future__ import annotations
@@ -30,6 +33,14 @@ from kernel_mgmt.hookspecs import hookimpl
 from ._version import __version__
 
 __all__ = ["KernelSpecProvider", "__version__", "find_kernels", "launch"]
+
+
+def _synced_copy(spec: dict[str, Any]) -> bool:
+    """True for a kernelspec ``kernel-mgmt-jupyter sync`` wrote for another provider's type."""
+    metadata = spec.get("metadata")
+    mark = metadata.get("kernel_mgmt") if isinstance(metadata, dict) else None
+    return isinstance(mark, dict) and mark.get("synced") is True
+
 
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
@@ -73,6 +84,8 @@ class KernelSpecProvider(KernelProviderBase):
         for name, resource_dir, spec in kernelspec.iter_kernel_specs(self.search_path, skipped):
             if isinstance(spec, kernelspec.InvalidKernelSpec):
                 _warn(f"skipping kernelspec {spec.path or resource_dir}: {spec.problem}")
+                continue
+            if _synced_copy(spec):
                 continue
             if not spec.get("argv"):  # jupyter_client lists it too; launch() explains
                 path = os.path.join(resource_dir, kernelspec.KERNEL_FILE)
