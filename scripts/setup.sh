@@ -19,3 +19,10 @@ if [ ! -x .venv-eg/bin/jupyter-enterprisegateway ]; then
   .venv-eg/bin/python -m pip install -q --upgrade pip
   .venv-eg/bin/python -m pip install -q "jupyter-enterprise-gateway>=3.2,<4"
 fi
+
+# The JupyterLab browser test (tests/jupyter_bridge/e2e) drives Debian's Chromium: install it
+# when it is missing and we can (root with apt); Playwright's own browser download cannot work here.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get install -y -qq chromium >/dev/null \
+    || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+fi

@@ -150,7 +150,7 @@ def _conda(env: str, prefix: str, kernelspec: str | None = "python3", **kw: obje
             _conda("web", "/home/u/proj/envs/web"),
             ["conda-env-proj-web-py", "conda-env-web-py"],
         ),
-        (_conda("My Env", "/data/My Env"), ["conda-env-my_env-py"]),
+        (_conda("My Env", "/data/My Env"), ["conda-env-My_Env-py"]),
         (_spec(), []),
     ],
 )
@@ -168,7 +168,7 @@ def test_conda_kernels_answer_to_nb_conda_names_in_the_table() -> None:
     assert table.lookup("conda-env-ml-py").type_id == "conda/ml-python3"
     assert table.lookup("CONDA-ROOT-PY").type_id == "conda/base-python3"
     assert table.lookup("conda-base-py").type_id == "conda/base-python3"
-    assert table.lookup("conda/ml-python3").name == "conda__ml-python3"
+    assert table.lookup("conda/ml-python3").name == "conda-env-ml-py"
     assert table.lookup("conda-env-nope-py") is None
 
 
@@ -195,7 +195,102 @@ def test_table_shows_conda_display_names_and_keeps_others() -> None:
     table = build_table(
         [("conda/ml-python3", _conda("ml", "/e/ml")), ("pyimport/kernel", _spec("Py (here)"))]
     )
-    assert table.entries["conda__ml-python3"].spec["display_name"] == "Python 3 [conda env:ml]"
+    assert table.entries["conda-env-ml-py"].spec["display_name"] == "Python 3 [conda env:ml]"
     assert table.entries["pyimport__kernel"].spec["display_name"] == "Py (here)"
     own = build_table([("conda/ml-python3", _conda("ml", "/e/ml"))], conda_format=None)
-    assert own.entries["conda__ml-python3"].spec["display_name"] == "Python 3 (conda: ml)"
+    assert own.entries["conda-env-ml-py"].spec["display_name"] == "Python 3 (conda: ml)"
+
+
+# -- conda kernels are listed under nb_conda_kernels' names -----------------------------------
+
+
+def test_conda_kernels_are_listed_under_nb_conda_kernels_names_with_canonical_aliases() -> None:
+    table = build_table(
+        [
+            ("conda/ml-python3", _conda("ml", "/opt/conda/envs/ml")),
+            ("conda/ml-ir", _conda("ml", "/opt/conda/envs/ml", kernelspec="ir")),
+            ("conda/base-python3", _conda("base", "/opt/conda", is_base=True)),
+            ("pyimport/kernel", _spec()),
+        ]
+    )
+    assert table.by_type == {
+        "conda/base-python3": "conda-base-py",
+        "conda/ml-python3": "conda-env-ml-py",
+        "conda/ml-ir": "conda-env-ml-r",
+        "pyimport/kernel": "pyimport__kernel",
+    }
+    assert table.own_aliases["conda-env-ml-py"] == ["conda__ml-python3"]
+    assert table.own_aliases["conda-base-py"] == ["conda__base-python3", "conda-root-py"]
+    assert table.lookup("conda__ml-python3").type_id == "conda/ml-python3"
+    assert table.lookup("CONDA-ENV-ML-R").type_id == "conda/ml-ir"
+    assert table.notes == []
+
+
+def test_an_env_known_only_by_path_is_named_and_shown_by_its_folder_as_nb_conda_kernels() -> None:
+    # nb_conda_kernels: split(env_path) -> the folder name, whatever folder it is in.
+    attrs = _conda("/tmp/x/elsewhere/listedenv", "/tmp/x/elsewhere/listedenv")
+    table = build_table([("conda/listedenv-python3", attrs)])
+    entry = table.lookup("conda/listedenv-python3")
+    assert entry.name == "conda-env-listedenv-py"
+    assert entry.spec["display_name"] == "Python 3 [conda env:listedenv]"
+
+
+def test_equal_env_names_are_numbered_by_path_whatever_the_listing_order() -> None:
+    records = [
+        ("conda/ml-python3", _conda("ml", "/opt/conda/envs/ml")),
+        ("conda/ml-1a2b3c-python3", _conda("ml", "/srv/other/ml")),
+        ("conda/ml-4d5e6f-python3", _conda("ml", "/data/ml")),
+        ("conda/web-python3", _conda("web", "/home/u/proj/envs/web")),
+    ]
+    for order in (records, list(reversed(records))):
+        table = build_table(order)
+        assert table.by_type["conda/ml-4d5e6f-python3"] == "conda-env-ml-py"  # /data first
+        # In the root's envs folder with its name taken: <root folder>-<env>, as in
+        # nb_conda_kernels; elsewhere: numbered.
+        assert table.by_type["conda/ml-python3"] == "conda-env-conda-ml-py"
+        assert table.by_type["conda/ml-1a2b3c-python3"] == "conda-env-ml-2-py"
+        assert table.by_type["conda/web-python3"] == "conda-env-proj-web-py"
+        assert table.lookup("conda-env-web-py").type_id == "conda/web-python3"
+        displays = {e.spec["display_name"] for e in table.entries.values()}
+        assert displays == {
+            "Python 3 [conda env:ml]",
+            "Python 3 [conda env:conda-ml]",
+            "Python 3 [conda env:ml-2]",
+            "Python 3 [conda env:proj-web]",
+        }
+
+
+def test_a_taken_nb_conda_name_falls_back_to_the_canonical_name_deterministically() -> None:
+    records = [
+        ("spec/conda-env-ml-py", _spec("a folder that has the name")),
+        ("conda/ml-python3", _conda("ml", "/opt/conda/envs/ml")),
+        # env "a-b" + kernel "c" and env "a" + kernel "b-c": both conda-env-a-b-c.
+        ("conda/a-b-c", _conda("a-b", "/opt/conda/envs/a-b", kernelspec="c")),
+        ("conda/a-b-c-2", _conda("a", "/opt/conda/envs/a", kernelspec="b-c")),
+        # Names that differ only in case collide (kernelspec folders are case-insensitive).
+        ("conda/big-python3", _conda("Big", "/opt/conda/envs/Big")),
+        ("conda/big-9f-python3", _conda("big", "/opt/conda/envs/big")),
+        # A name with "__" would look like a canonical one.
+        ("conda/x__y-python3", _conda("x__y", "/opt/conda/envs/x__y")),
+    ]
+    for order in (records, list(reversed(records))):
+        table = build_table(order)
+        assert table.by_type["spec/conda-env-ml-py"] == "conda-env-ml-py"  # the folder wins
+        assert table.by_type["conda/ml-python3"] == "conda__ml-python3"
+        assert table.by_type["conda/a-b-c-2"] == "conda-env-a-b-c"  # /opt/conda/envs/a first
+        assert table.by_type["conda/a-b-c"] == "conda__a-b-c"
+        assert table.by_type["conda/big-python3"] == "conda-env-Big-py"  # "B" < "b"
+        assert table.by_type["conda/big-9f-python3"] == "conda__big-9f-python3"
+        assert table.by_type["conda/x__y-python3"] == "conda__x_5f_5fy-python3"
+        assert len(table.notes) == 4, table.notes
+        assert any("'conda-env-ml-py'" in n and "spec/conda-env-ml-py" in n for n in table.notes)
+        for name in table.entries:
+            assert URL_NAME.match(name), name
+        for type_id, name in table.by_type.items():
+            assert table.lookup(name).type_id == type_id
+
+
+def test_display_names_follow_the_env_names() -> None:
+    table = build_table([("conda/ml-python3", _conda("ml", "/opt/conda/envs/ml"))])
+    assert table.entries["conda-env-ml-py"].spec["display_name"] == "Python 3 [conda env:ml]"
+    assert conda_display_name("Python 3 (conda: /p/ml)", env="ml") == "Python 3 [conda env:ml]"

@@ -49,7 +49,7 @@ def _run(world: World, *cmd: str) -> subprocess.CompletedProcess[str]:
 def synced(world: World, with_conda: Path) -> Path:
     """``sync --user`` run in this world; returns the conda env's prefix."""
     _run(world, str(BIN / "kernel-mgmt-jupyter"), "sync")
-    assert (world.data / "kernels" / "conda__ml-python3").is_dir()
+    assert (world.data / "kernels" / "conda-env-ml-py").is_dir()
     return with_conda
 
 

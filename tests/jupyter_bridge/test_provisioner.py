@@ -187,6 +187,43 @@ async def test_restart_is_a_new_launch_under_the_same_id(world: World, start: An
     assert out == "False\n"
 
 
+@pytest.mark.parametrize("name", ["python3", "conda-env-ml-py"])
+def test_a_client_made_before_restart_kernel_keeps_working(
+    world: World, with_conda: Path, name: str
+) -> None:
+    """As with jupyter_client's local provisioner: a restart keeps the ports and the key, so
+    a BlockingKernelClient made before ``restart_kernel()`` runs code on the new kernel."""
+    km = KernelManager(kernel_name=name, kernel_spec_manager=KernelFinderSpecManager())
+    km.start_kernel(cwd=str(world.tmp))
+    client = km.blocking_client()
+    try:
+        client.start_channels()
+        client.wait_for_ready(timeout=TIMEOUT)
+        before = km.get_connection_info()
+        old_pid = km.provisioner.manager.pid
+        assert client.execute_interactive("x = 42", timeout=TIMEOUT)["content"]["status"] == "ok"
+        km.restart_kernel()
+        assert pid_gone(old_pid) and km.provisioner.manager.pid != old_pid
+        after = km.get_connection_info()
+        for key in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port", "key"):
+            assert after[key] == before[key], key
+        assert world.connection_files() == [f"kernel-{km.kernel_id}.json"]
+        # The same client, channels never restarted: a fresh kernel answers.
+        client.wait_for_ready(timeout=TIMEOUT)
+        out: list[str] = []
+        reply = client.execute_interactive(
+            "print('x' in globals())",
+            timeout=TIMEOUT,
+            output_hook=lambda m: out.append(m["content"].get("text", "")),
+        )
+        assert reply["content"]["status"] == "ok"
+        assert "".join(out) == "False\n"
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert world.connection_files() == []
+
+
 async def test_sync_kernel_manager_works_too(world: World) -> None:
     km = KernelManager(kernel_name="python3", kernel_spec_manager=KernelFinderSpecManager())
     km.start_kernel()

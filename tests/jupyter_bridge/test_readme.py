@@ -67,7 +67,7 @@ def test_root_readme_commands_run(world: World, with_conda: Path) -> None:
         if argv[1:] == ["status"]:
             assert "bridge active" in out
         if argv[1:] == ["list"]:
-            assert "conda__ml-python3" in out and "Python 3 [conda env:ml]" in out
+            assert "conda-env-ml-py" in out and "Python 3 [conda env:ml]" in out
     assert ran == 2
 
 
@@ -90,12 +90,13 @@ def _names_table() -> list[tuple[str, str, str]]:
 
 
 def test_the_names_table_is_what_the_code_does() -> None:
+    """Each row, listed alone: the name the spec manager lists, the aliases it answers to,
+    and the way back to the type id (the listing; type_id_for for canonical names)."""
     rows = _names_table()
     assert len(rows) >= 5
     for type_id, name, also in rows:
-        assert jupyter_name(type_id) == name
-        assert type_id_for(name) == type_id
         aliases = re.findall(r"`([^`]+)`", also)
+        attrs: dict = {"display_name": "Py", "language": "python", "argv": ["x"]}
         if type_id.startswith("conda/"):
             env, _, kernel = type_id.partition("/")[2].rpartition("-")
             is_base = env == "base"
@@ -107,13 +108,22 @@ def test_the_names_table_is_what_the_code_does() -> None:
                 "kernelspec": kernel,
                 "root_prefix": "/opt/conda",
             }
-            assert conda_aliases({"metadata": {"conda": conda}}) == aliases
-        elif type_id == "pyimport/kernel":
-            attrs = {"display_name": "Py", "language": "python", "argv": ["x"]}
-            table = build_table([(type_id, attrs)])
-            assert [table.lookup(a).type_id for a in aliases] == [type_id]
+            attrs = {**attrs, "metadata": {"conda": conda}}
+        table = build_table([(type_id, attrs)])
+        assert table.by_type[type_id] == name
+        assert table.lookup(name).type_id == type_id
+        assert [table.lookup(a).type_id for a in aliases] == [type_id] * len(aliases)
+        if type_id.startswith("conda/"):
+            # Listed under nb_conda_kernels' name; the canonical name is the first alias.
+            assert [name, *aliases[1:]] == conda_aliases(attrs)
+            assert aliases[0] == jupyter_name(type_id)
+            assert type_id_for(aliases[0]) == type_id
+            assert table.own_aliases[name] == aliases
         else:
-            assert aliases == []
+            assert jupyter_name(type_id) == name
+            assert type_id_for(name) == type_id
+            if type_id != "pyimport/kernel":
+                assert aliases == []
 
 
 def test_the_config_example_sets_launch_params(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,8 +36,8 @@ async def test_lists_every_provider_as_kernelspecs_naming_the_provisioner(
     assert by_type["spec/echo"] == "echo"
     assert by_type["spec/python3"] == "python3"
     assert by_type["pyimport/kernel"] == "pyimport__kernel"
-    assert by_type["conda/ml-python3"] == "conda__ml-python3"
-    conda = specs["conda__ml-python3"]
+    assert by_type["conda/ml-python3"] == "conda-env-ml-py"
+    conda = specs["conda-env-ml-py"]
     assert conda["spec"]["display_name"] == "Python 3 [conda env:ml]"
     assert conda["spec"]["metadata"]["kernel_provisioner"]["provisioner_name"] == "kernel-mgmt"
     assert conda["spec"]["metadata"]["kernel_mgmt"] == {
@@ -78,11 +78,11 @@ def test_get_kernel_spec_is_synchronous_and_takes_names_aliases_and_type_ids(
     for name in ("conda__ml-python3", "CONDA__ML-PYTHON3", "conda-env-ml-py", "conda/ml-python3"):
         spec = ksm.get_kernel_spec(name)  # a KernelSpec, not a coroutine
         assert spec.metadata["kernel_mgmt"]["type_id"] == "conda/ml-python3", name
-        assert spec.name == "conda__ml-python3"
+        assert spec.name == "conda-env-ml-py"
     with pytest.raises(NoSuchKernel):
         ksm.get_kernel_spec("no-such-kernel")
     assert ksm.type_id("conda-env-ml-py") == "conda/ml-python3"
-    assert "conda__ml-python3" in ksm.find_kernel_specs()
+    assert "conda-env-ml-py" in ksm.find_kernel_specs()
 
 
 async def test_models_for_jupyter_server_carry_resources(world: World) -> None:
@@ -221,8 +221,8 @@ async def test_a_synced_folder_is_not_listed_twice(world: World, with_conda: Pat
     assert (world.kernels / "conda-env-ml-py" / "kernel.json").is_file()
     again = await ksm.get_all_specs()
     assert set(again) == set(specs)
-    assert _type_id(again["conda__ml-python3"]) == "conda/ml-python3"
-    assert again["conda__ml-python3"]["resource_dir"] != str(world.kernels / "conda__ml-python3")
+    assert _type_id(again["conda-env-ml-py"]) == "conda/ml-python3"
+    assert again["conda-env-ml-py"]["resource_dir"] != str(world.kernels / "conda-env-ml-py")
     # Nor does kernel-mgmt itself: the spec provider leaves synced folders to their provider.
     type_ids = [t for t, _ in KernelFinder.from_entrypoints().find_kernels()]
     assert "conda/ml-python3" in type_ids
@@ -258,12 +258,12 @@ def test_synced_folders_in_a_listing_are_skipped_or_stand_for_their_gone_type() 
 async def test_aliases_can_be_listed_for_jupyterlab(world: World, with_conda: Path) -> None:
     from jupyter_server.serverapp import ServerApp
 
-    assert "conda-env-ml-py" not in await KernelFinderSpecManager().get_all_specs()
+    assert "conda__ml-python3" not in await KernelFinderSpecManager().get_all_specs()
     ksm = KernelFinderSpecManager(list_aliases=True, parent=ServerApp(base_url="/"))
     specs = await ksm.get_all_specs()
-    alias = specs["conda-env-ml-py"]
-    assert alias["name"] == "conda-env-ml-py"
-    assert alias["spec"] == specs["conda__ml-python3"]["spec"]
+    alias = specs["conda__ml-python3"]
+    assert alias["name"] == "conda__ml-python3"
+    assert alias["spec"] == specs["conda-env-ml-py"]["spec"]
     assert _type_id(alias) == "conda/ml-python3"
 
 

@@ -69,7 +69,7 @@ def test_writes_updates_and_prunes_its_own_folders(tmp_path: Path) -> None:
         "conda-env-ml-py": "added",  # the nb_conda_kernels name
     }
     assert not (target / "python3").exists()  # spec kernels are folders already
-    spec = json.loads((target / "conda__ml-python3" / "kernel.json").read_text())
+    spec = json.loads((target / "conda-env-ml-py" / "kernel.json").read_text())
     assert spec["display_name"] == "Python 3 [conda env:ml]"
     assert spec["metadata"]["kernel_provisioner"] == {
         "provisioner_name": "kernel-mgmt",
@@ -77,24 +77,24 @@ def test_writes_updates_and_prunes_its_own_folders(tmp_path: Path) -> None:
     }
     mark = spec["metadata"]["kernel_mgmt"]
     assert mark["synced"] is True and mark["sync_target"] == "--prefix /p"
-    assert (target / "conda__ml-python3" / "logo-64x64.png").read_bytes() == b"png"
-    alias = json.loads((target / "conda-env-ml-py" / "kernel.json").read_text())
-    assert alias["metadata"]["kernel_mgmt"]["alias_of"] == "conda__ml-python3"
+    assert (target / "conda-env-ml-py" / "logo-64x64.png").read_bytes() == b"png"
+    alias = json.loads((target / "conda__ml-python3" / "kernel.json").read_text())
+    assert alias["metadata"]["kernel_mgmt"]["alias_of"] == "conda-env-ml-py"
 
     assert set(_actions(sync(str(target), records, flag="--prefix /p")).values()) == {"unchanged"}
 
     records[1] = ("conda/ml-python3", _conda("ml", str(res), display="Python 3.12"))
     (res / "logo-64x64.png").write_bytes(b"new png")
     report = sync(str(target), records, flag="--prefix /p")
-    assert _actions(report)["conda__ml-python3"] == "updated"
-    spec = json.loads((target / "conda__ml-python3" / "kernel.json").read_text())
+    assert _actions(report)["conda-env-ml-py"] == "updated"
+    spec = json.loads((target / "conda-env-ml-py" / "kernel.json").read_text())
     assert spec["display_name"] == "Python 3.12 [conda env:ml]"
-    assert (target / "conda__ml-python3" / "logo-64x64.png").read_bytes() == b"new png"
+    assert (target / "conda-env-ml-py" / "logo-64x64.png").read_bytes() == b"new png"
 
     without_conda = [r for r in records if not r[0].startswith("conda/")]
     report = sync(str(target), without_conda, flag="--prefix /p")
-    assert _actions(report)["conda__ml-python3"] == "kept"  # no --prune: kept, and said so
-    assert (target / "conda__ml-python3").is_dir()
+    assert _actions(report)["conda-env-ml-py"] == "kept"  # no --prune: kept, and said so
+    assert (target / "conda-env-ml-py").is_dir()
     report = sync(str(target), without_conda, flag="--prefix /p", prune=True)
     assert _actions(report) == {
         "pyimport__kernel": "unchanged",
@@ -126,13 +126,13 @@ def test_a_failed_provider_is_not_a_removed_one(tmp_path: Path) -> None:
     report = sync(str(target), [], prune=True, failed_providers=["conda"])
     assert set(_actions(report).values()) == {"kept"}
     assert all("failed" in a.reason for a in report.actions)
-    assert (target / "conda__ml-python3").is_dir()
+    assert (target / "conda-env-ml-py").is_dir()
 
 
 def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     target = tmp_path / "kernels"
     report = sync(str(target), [("conda/ml-python3", _conda("ml"))], dry_run=True)
-    assert _actions(report)["conda__ml-python3"] == "added"
+    assert _actions(report)["conda-env-ml-py"] == "added"
     assert not target.exists()
 
 
@@ -151,17 +151,17 @@ def test_cli_sync_json_and_text(world: World, with_conda: Path) -> None:
     target = world.tmp / "pfx" / "share" / "jupyter" / "kernels"
     assert report["target"] == str(target)
     by_name = {a["name"]: a for a in report["actions"]}
-    assert by_name["conda__ml-python3"]["action"] == "added"
-    assert by_name["conda__ml-python3"]["type_id"] == "conda/ml-python3"
     assert by_name["conda-env-ml-py"]["action"] == "added"
+    assert by_name["conda-env-ml-py"]["type_id"] == "conda/ml-python3"
+    assert by_name["conda__ml-python3"]["action"] == "added"
     assert by_name["pyimport__kernel"]["action"] == "added"
     assert not any(a["type_id"].startswith("spec/") for a in report["actions"])
     text = run_cli(world, "sync", "--prefix", str(world.tmp / "pfx")).stdout
     assert f"kernelspecs in {target}:" in text
-    assert "unchanged conda__ml-python3 (conda/ml-python3)" in text
+    assert "unchanged conda-env-ml-py (conda/ml-python3)" in text
     # --user (the default) writes into the user's Jupyter data dir.
     run_cli(world, "sync")
-    assert (world.data / "kernels" / "conda__ml-python3" / "kernel.json").is_file()
+    assert (world.data / "kernels" / "conda-env-ml-py" / "kernel.json").is_file()
 
 
 def test_cli_help_and_usage_errors(world: World) -> None:
@@ -190,9 +190,9 @@ def test_cli_reports_an_unwritable_target(world: World, tmp_path: Path) -> None:
 def test_cli_list(world: World, with_conda: Path) -> None:
     rows = json.loads(run_cli(world, "list", "--json").stdout)
     by_name = {r["name"]: r for r in rows}
-    assert by_name["conda__ml-python3"]["type_id"] == "conda/ml-python3"
-    assert by_name["conda__ml-python3"]["aliases"] == ["conda-env-ml-py"]
-    assert by_name["conda__ml-python3"]["display_name"] == "Python 3 [conda env:ml]"
+    assert by_name["conda-env-ml-py"]["type_id"] == "conda/ml-python3"
+    assert by_name["conda-env-ml-py"]["aliases"] == ["conda__ml-python3"]
+    assert by_name["conda-env-ml-py"]["display_name"] == "Python 3 [conda env:ml]"
     text = run_cli(world, "list").stdout
     assert text.splitlines()[0].split() == ["NAME", "TYPE", "ID", "DISPLAY", "NAME", "ALIASES"]
 
@@ -207,3 +207,53 @@ def test_cli_remove_takes_away_only_what_sync_wrote(world: World, with_conda: Pa
     assert all(a["reason"] == "--remove" for a in report["actions"])
     assert sorted(p.name for p in target.iterdir()) == ["mine"]
     assert mine.is_dir()
+
+
+def _old_scheme_folder(target: Path, name: str, alias_of: str | None = None) -> None:
+    """A folder as the previous naming scheme's sync wrote it (ours by its marker)."""
+    mark: dict[str, Any] = {
+        "type_id": "conda/ml-python3",
+        "provider": "conda",
+        "synced": True,
+        "sync_target": "--user",
+    }
+    if alias_of:
+        mark["alias_of"] = alias_of
+    stanza = {"provisioner_name": "kernel-mgmt", "config": {"type_id": "conda/ml-python3"}}
+    write_spec(
+        target, name, ipykernel_spec(metadata={"kernel_mgmt": mark, "kernel_provisioner": stanza})
+    )
+
+
+def test_folders_of_the_old_naming_scheme_are_updated_to_the_listed_names(tmp_path: Path) -> None:
+    target = tmp_path / "kernels"
+    _old_scheme_folder(target, "conda__ml-python3")  # was listed
+    _old_scheme_folder(target, "conda-env-ml-py", alias_of="conda__ml-python3")  # was an alias
+    report = sync(str(target), [("conda/ml-python3", _conda("ml"))])
+    assert _actions(report) == {"conda-env-ml-py": "updated", "conda__ml-python3": "updated"}
+    listed = json.loads((target / "conda-env-ml-py" / "kernel.json").read_text())
+    assert "alias_of" not in listed["metadata"]["kernel_mgmt"]
+    assert listed["display_name"] == "Python 3 [conda env:ml]"
+    alias = json.loads((target / "conda__ml-python3" / "kernel.json").read_text())
+    assert alias["metadata"]["kernel_mgmt"]["alias_of"] == "conda-env-ml-py"
+    # Both still start conda/ml-python3 (anything saved with either name opens).
+    for spec in (listed, alias):
+        assert spec["metadata"]["kernel_provisioner"]["config"]["type_id"] == "conda/ml-python3"
+    assert set(_actions(sync(str(target), [("conda/ml-python3", _conda("ml"))])).values()) == {
+        "unchanged"
+    }
+    # Gone: --prune removes both.
+    report = sync(str(target), [], prune=True)
+    assert _actions(report) == {"conda-env-ml-py": "removed", "conda__ml-python3": "removed"}
+
+
+def test_sync_names_folders_as_the_listing_does_when_a_kernelspec_has_the_name(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "kernels"
+    theirs = ("spec/conda-env-ml-py", ipykernel_spec("A kernelspec of that name"))
+    report = sync(str(target), [theirs, ("conda/ml-python3", _conda("ml"))])
+    # The kernelspec keeps its name; the conda kernel is listed (and synced) canonically.
+    assert _actions(report) == {"conda__ml-python3": "added"}
+    spec = json.loads((target / "conda__ml-python3" / "kernel.json").read_text())
+    assert "alias_of" not in spec["metadata"]["kernel_mgmt"]

@@ -16,6 +16,12 @@ Port allocation (why ports never collide under many concurrent starts) is
 Only loopback addresses are used unless the caller explicitly opts in
 (``allow_remote=True`` on the launcher): a kernel executes arbitrary code for anyone
 who can reach its ports and knows the key.
+
+Restarts: inside ``with reusing_connection(previous_info):`` a launch by the subprocess
+launchers keeps the previous kernel's transport, ip, ports, key, signature scheme and Curve
+key pair, so that clients connected to it (sockets, websockets through a server) go on
+working with the new kernel, as jupyter_client's local provisioner keeps them. A port that is
+no longer free means fresh ports (said in a debug log), never a failed launch.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from .ports import (
@@ -36,6 +44,7 @@ from .ports import (
     RESERVATION_SECONDS,
     allocate_ports,
     ephemeral_port_range,
+    reclaim_ports,
     release_ports,
 )
 
@@ -55,7 +64,10 @@ __all__ = [
     "new_key",
     "new_uuid",
     "read_connection_file",
+    "reclaim_ports",
     "release_ports",
+    "reused_connection",
+    "reusing_connection",
     "write_connection_file",
 ]
 
@@ -66,6 +78,85 @@ from .ports import _reserved as _reserved
 
 class ConnectionFileError(ValueError):
     """A connection file is missing, unreadable or lacks required keys."""
+
+
+def _debug(message: str, *args: Any) -> None:
+    import logging  # deferred: kernels import this module at start-up and log nothing here
+
+    logging.getLogger("kernel_mgmt.connection").debug(message, *args)
+
+
+#: The connection a launch in this context should keep (see reusing_connection).
+_reuse: ContextVar[dict[str, Any] | None] = ContextVar("kernel_mgmt_reuse", default=None)
+#: What a reused connection keeps besides its ports (Curve keys only when the launch gives
+#: the kernel keys at all: its kernelspec and policy decide that, as for any launch).
+_KEPT = ("key", "signature_scheme")
+_CURVE_KEYS = ("curve_publickey", "curve_secretkey")
+
+
+@contextlib.contextmanager
+def reusing_connection(info: Mapping[str, Any] | None) -> Iterator[None]:
+    """Ask launches made inside this block (this task or thread only) to keep *info*.
+
+    *info* is the previous kernel's connection info (``transport``, ``ip``, the five ports,
+    ``key``, ``signature_scheme`` and, if it has them, ``curve_publickey``/``curve_secretkey``).
+    :class:`~kernel_mgmt.subproc.launcher.SubprocessKernelLauncher` and
+    :class:`~kernel_mgmt.subproc.launcher.SubprocessIPCKernelLauncher` honour it when they
+    write the new connection file: same transport and ip, the same ports if every one of
+    them is free again (re-reserved for the new kernel; otherwise fresh ports, said in a debug
+    log), and the same key, signature scheme and Curve key pair. Launch the new kernel only
+    after the old one's manager has exited and been cleaned up (a restart's order), so its
+    ports are released before they are taken again. Other launchers ignore it. None: no
+    reuse (the block changes nothing).
+    """
+    token = _reuse.set(dict(info) if info is not None else None)
+    try:
+        yield
+    finally:
+        _reuse.reset(token)
+
+
+def reused_connection() -> dict[str, Any] | None:
+    """The connection info :func:`reusing_connection` asks the current launch to keep."""
+    return _reuse.get()
+
+
+def reuse_tcp_ports(previous: Mapping[str, Any], ip: str) -> dict[str, int] | None:
+    """The previous kernel's tcp ports, reserved again for the new one, or None.
+
+    None (and a debug log saying why) when the transport or ip differ or a port is taken.
+    """
+    if previous.get("transport", "tcp") != "tcp" or previous.get("ip") != ip:
+        _debug(
+            "not reusing the previous kernel's ports: it listened on %s %s, this one on tcp %s",
+            previous.get("transport", "tcp"),
+            previous.get("ip"),
+            ip,
+        )
+        return None
+    wanted = [previous.get(name) for name in PORT_NAMES]
+    taken = reclaim_ports(wanted, ip)  # type: ignore[arg-type]
+    if taken is not None:
+        _debug(
+            "not reusing the previous kernel's ports %s: port %s is not free; using new ports",
+            wanted,
+            taken,
+        )
+        return None
+    return dict(zip(PORT_NAMES, wanted, strict=True))  # type: ignore[arg-type]
+
+
+def reused_secrets(previous: Mapping[str, Any], curve: bool) -> dict[str, Any]:
+    """The key, signature scheme and (with *curve*, if it has them) Curve key pair of the
+    previous connection, to put in the new connection info."""
+    kept = {k: previous[k] for k in _KEPT if previous.get(k)}
+    if isinstance(kept.get("key"), bytes):
+        kept["key"] = kept["key"].decode("ascii")
+    if curve and all(previous.get(k) for k in _CURVE_KEYS):
+        for k in _CURVE_KEYS:
+            value = previous[k]
+            kept[k] = value.decode("ascii") if isinstance(value, bytes) else value
+    return kept
 
 
 def new_key() -> str:

@@ -52,6 +52,7 @@ __all__ = [
     "RESERVATION_SECONDS",
     "allocate_ports",
     "ephemeral_port_range",
+    "reclaim_ports",
     "release_ports",
 ]
 
@@ -106,13 +107,20 @@ def _port_pool() -> list[tuple[int, int]]:
     return [(a, b) for a, b in ranges if b >= a]
 
 
-def _bind_test(ip: str, port: int) -> int | None:
-    """Bind (ip, port) without SO_REUSEADDR and return the bound port, or None if taken."""
+def _bind_test(ip: str, port: int, reuse_addr: bool = False) -> int | None:
+    """Bind (ip, port) without SO_REUSEADDR and return the bound port, or None if taken.
+
+    With *reuse_addr* the test sets SO_REUSEADDR, as ZeroMQ does on its listening sockets:
+    a port a kernel just had is then free despite its connections lingering in TIME_WAIT,
+    and still taken while anything listens on it.
+    """
     import socket  # deferred: only allocation needs it, not a kernel reading its file
 
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     host = "127.0.0.1" if ip == "localhost" else ip
     with socket.socket(family, socket.SOCK_STREAM) as s:
+        if reuse_addr:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -301,6 +309,37 @@ def allocate_ports(ip: str = LOCALHOST, n: int = 5) -> list[int]:
         for port in ports:
             _reserved[port] = expiry
     return ports
+
+
+def reclaim_ports(ports: list[int], ip: str = LOCALHOST) -> int | None:
+    """Reserve *ports* again for a new kernel (a restart keeping its predecessor's ports).
+
+    All or nothing: each port must be reserved by no one in this process (the previous
+    kernel's manager has released it), claimable in the cross-process registry, and free to
+    bind (tested with SO_REUSEADDR, see :func:`_bind_test`). Returns None when all of them
+    are reserved now (as :func:`allocate_ports` reserves), else the first port that is not.
+    """
+    registry = _registry_dir()
+    claimed: list[int] = []
+    with _lock:
+        for port in ports:
+            ok = (
+                isinstance(port, int)
+                and 0 < port < 65536
+                and port not in _reserved
+                and port not in claimed
+                and _bind_test(ip, port, reuse_addr=True) is not None
+                and _claim(registry, port)
+            )
+            if not ok:
+                for taken in claimed:
+                    _unclaim(registry, taken)
+                return port
+            claimed.append(port)
+        expiry = time.monotonic() + RESERVATION_SECONDS
+        for port in claimed:
+            _reserved[port] = expiry
+    return None
 
 
 def release_ports(ports: list[int], ip: str = LOCALHOST) -> None:

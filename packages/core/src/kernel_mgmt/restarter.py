@@ -3,8 +3,10 @@
 :class:`AsyncKernelRestarter` notices a death as it happens (it awaits the manager's
 ``wait()``, with a periodic ``poll()`` every ``time_to_dead`` seconds as a backstop) and
 relaunches the same kernel type, with the same working directory and launch parameters,
-under the same kernel id. Callbacks get the new connection info and manager so that clients
-can reconnect::
+under the same kernel id, and (for the subprocess launchers) on the same ports with the same
+key, so that clients connected to the old kernel go on working with the new one. Callbacks get
+the new connection info and manager, for clients that must reconnect (fresh ports, because one
+was taken meanwhile, or other launchers)::
 
     restarter = AsyncKernelRestarter(manager, "pyimport/kernel", finder)
     restarter.add_callback(on_restart, "restarted")   # on_restart({"connection_info": ...})
@@ -29,6 +31,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kernel_mgmt.connection import reusing_connection
+
 log = logging.getLogger("kernel_mgmt.restarter")
 
 EVENTS = ("died", "restarted", "failed")
@@ -48,9 +52,14 @@ class KernelRestarterBase:
     :param restart_limit: consecutive quick restarts before giving up ('failed').
     :param stable_time: a restarted kernel that lives this long resets the count.
     :param debug: log every poll.
+    :param reuse_connection: relaunch on the old kernel's ports and key (default True).
     """
 
     debug: bool = False
+    #: Relaunch with the old kernel's ports, key and Curve keys (see
+    #: :func:`kernel_mgmt.connection.reusing_connection`), so that clients connected to it
+    #: go on working with the new kernel; fresh ports when one was taken meanwhile.
+    reuse_connection: bool = True
     time_to_dead: float = 1.0
     restart_limit: int = 5
     stable_time: float = 10.0
@@ -66,7 +75,13 @@ class KernelRestarterBase:
         **kw: Any,
     ) -> None:
         for name, value in kw.items():
-            if name not in ("debug", "time_to_dead", "restart_limit", "stable_time"):
+            if name not in (
+                "debug",
+                "time_to_dead",
+                "restart_limit",
+                "stable_time",
+                "reuse_connection",
+            ):
                 raise TypeError(f"unexpected keyword argument {name!r}")
             setattr(self, name, value)
         self.kernel_manager = kernel_manager
@@ -157,6 +172,7 @@ class KernelRestarterBase:
         self._restart_done.clear()
         try:
             old = self.kernel_manager
+            previous = getattr(old, "connection_info", None) if self.reuse_connection else None
             if not auto:
                 with contextlib.suppress(Exception):
                     await old.kill()
@@ -172,7 +188,10 @@ class KernelRestarterBase:
                     self.restart_limit,
                 )
                 try:
-                    conn_info, manager = await self._launch()
+                    # The old kernel has exited and released its ports: the new one keeps
+                    # them and the key (when free), so connected clients go on working.
+                    with reusing_connection(previous if isinstance(previous, dict) else None):
+                        conn_info, manager = await self._launch()
                 except Exception as e:  # a failed launch counts as a failed restart
                     log.warning("restarter: relaunch of %s failed: %s", self.kernel_type, e)
                     error = e

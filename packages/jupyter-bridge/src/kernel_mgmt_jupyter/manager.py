@@ -46,10 +46,11 @@ class KernelFinderSpecManager(KernelSpecManager):
     list_aliases = Bool(
         False,
         config=True,
-        help="Also list each kernel under its nb_conda_kernels names (conda-env-<env>-<kernel>), "
-        "so that JupyterLab opens notebooks saved under nb_conda_kernels on their environment "
-        "without asking; such kernels then appear twice in the launcher. Off: the names still "
-        "work (sessions, REST, nbclient), they are just not listed.",
+        help="Also list each kernel under the other names it answers to: a conda kernel's "
+        "canonical name (conda__<env>-<kernel>) and older nb_conda_kernels names "
+        "(conda-root-<kernel>), so that JupyterLab opens notebooks saved with those without "
+        "asking; such kernels then appear more than once in the launcher. Off: the names "
+        "still work (sessions, REST, nbclient), they are just not listed.",
     )
     native_alias = Bool(
         True,
@@ -171,7 +172,7 @@ class KernelFinderSpecManager(KernelSpecManager):
     # -- one kernel -------------------------------------------------------------------------
 
     def entry(self, kernel_name: str) -> Entry | None:
-        """The entry for a name, nb_conda_kernels alias or type id, listing again if unseen."""
+        """The entry for a name, an alias or a type id, listing again if unseen."""
         entry = self._table.lookup(kernel_name)
         if entry is None:
             entry = self.refresh().lookup(kernel_name)
@@ -180,7 +181,7 @@ class KernelFinderSpecManager(KernelSpecManager):
         return entry
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        """The :class:`KernelSpec` for a name, an nb_conda_kernels name or a type id.
+        """The :class:`KernelSpec` for a listed name, an alias or a type id.
 
         :raises jupyter_client.kernelspec.NoSuchKernel: no kernel type answers to it.
         """

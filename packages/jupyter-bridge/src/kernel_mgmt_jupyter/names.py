@@ -2,21 +2,29 @@
 
 Jupyter names a kernel with one word that its URLs accept (``[\\w.\\-%]+``, no ``/``), that
 tools store in notebooks (``metadata.kernelspec.name``) and that ``kernel-mgmt-jupyter sync``
-uses as a kernelspec folder name (``[a-z0-9._-]``, compared lower-cased). The scheme:
+uses as a kernelspec folder name (compared lower-cased). The scheme:
 
 - ``spec/NAME`` is ``NAME``: every existing notebook (``python3``) opens as before.
-- ``PROVIDER/KERNEL`` is ``PROVIDER__KERNEL`` (two underscores), each part escaped: the
+- Conda kernels are listed under the name nb_conda_kernels gives them
+  (:func:`nb_conda_name`, :func:`nb_conda_env_names`): ``conda-env-ml-py``,
+  ``conda-base-py``, so that JupyterLab opens notebooks saved under nb_conda_kernels on the
+  same environment. Such a name that is taken (by a kernelspec folder, which wins, or by an
+  earlier conda kernel) or that would hold ``__`` falls back to the canonical name below.
+- Every other type (and those fallbacks) has its canonical name (:func:`jupyter_name`):
+  ``PROVIDER/KERNEL`` is ``PROVIDER__KERNEL`` (two underscores), each part escaped: the
   characters ``a-z 0-9 . -`` stand for themselves, every other byte of the part's UTF-8
   (``_`` included, upper-case letters too) is ``_`` plus two lower-case hex digits. A part
   therefore never holds ``__`` (an escape's ``_`` is always followed by a hex digit), so the
-  first ``__`` is the separator and the mapping is reversible and collision-free between
-  providers: ``conda/ml-python3`` is ``conda__ml-python3``, ``pyimport/kernel`` is
-  ``pyimport__kernel``, ``x/My_K`` is ``x__my_5fk``... (``_4d`` for the ``M``).
+  first ``__`` is the separator and the mapping is reversible (:func:`type_id_for`) and
+  collision-free between providers: ``conda/ml-python3`` is ``conda__ml-python3``,
+  ``pyimport/kernel`` is ``pyimport__kernel``, ``x/My_K`` is ``x__my_5fk``... (``_4d`` for
+  the ``M``). A conda kernel listed under its nb_conda_kernels name still answers to it.
 - Only a kernelspec folder whose own name holds ``__`` could look like another provider's
   kernel; the spec manager keeps the folder's name and gives the other type its name plus
   ``-`` and 6 hex digits of the sha1 of its type id (stable, and reported).
 
-The conda provider's kernels also answer to nb_conda_kernels' names (see :func:`conda_aliases`).
+Every listed name leads back to its type id through the listing (the spec manager's
+``type_id(name)``, and ``metadata.kernel_mgmt.type_id`` of every kernelspec).
 """
 
 from __future__ import annotations
@@ -24,17 +32,21 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
+    "NB_CONDA_BASE",
     "SEPARATOR",
     "conda_aliases",
     "conda_display_name",
+    "conda_metadata",
     "decode_part",
     "encode_part",
     "fallback_name",
     "jupyter_name",
+    "nb_conda_env_names",
+    "nb_conda_name",
     "type_id_for",
 ]
 
@@ -127,57 +139,130 @@ def fallback_name(type_id: str) -> str:
 _NB_CONDA_SHORT = {"python2": "py", "python3": "py", "ir": "r"}
 _NB_CONDA_CLEAN = re.compile(r"[^a-zA-Z0-9._\-]")
 _CONDA_SUFFIX = re.compile(r" \(conda: (?P<label>.+)\)$")
+#: nb_conda_kernels' name for the base environment (its ``base_name`` default); "root" is
+#: what its 1.x releases called it, so notebooks saved then say ``conda-root-py``.
+NB_CONDA_BASE = "base"
+_NB_CONDA_OLD_BASE = "root"
 
 
-def _nb_conda_env_names(conda: Mapping[str, Any]) -> list[str]:
-    """The environment names nb_conda_kernels gives this environment (usually one)."""
-    prefix = str(conda.get("env_prefix") or "")
-    if conda.get("is_base"):
-        return ["base", "root"]  # nb_conda_kernels 2.x says base; 1.x and older notebooks root
-    if not prefix:
-        return []
-    prefix = prefix.rstrip("/" + os.sep)
+def conda_metadata(attributes: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The conda provider's ``metadata.conda`` of a kernel type (None for other kernels)."""
+    metadata = attributes.get("metadata") or {}
+    conda = metadata.get("conda") if isinstance(metadata, Mapping) else None
+    return conda if isinstance(conda, Mapping) and conda.get("env_prefix") else None
+
+
+def _clean(name: str) -> str:
+    """nb_conda_kernels' ``clean_kernel_name``: accents dropped, other characters ``_``."""
+    if not name.isascii():
+        import unicodedata  # deferred: only for names that need it
+
+        decomposed = unicodedata.normalize("NFKD", name)
+        name = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NB_CONDA_CLEAN.sub("_", name)
+
+
+def _prefix(conda: Mapping[str, Any]) -> str:
+    return str(conda.get("env_prefix") or "").rstrip("/" + os.sep)
+
+
+def _kernel_part(conda: Mapping[str, Any]) -> str:
+    # No kernelspec folder (the provider found ipykernel itself): nb_conda_kernels would have
+    # the python3 folder that conda's ipykernel package installs.
+    kernel = str(conda.get("kernelspec") or "python3")
+    return _NB_CONDA_SHORT.get(kernel, kernel)
+
+
+def _project_env_name(conda: Mapping[str, Any], taken: Iterable[str] = ()) -> str:
+    """nb_conda_kernels' environment name before its counter: the folder name, or
+    ``<project>-<env>`` for an env in an ``envs`` folder other than its root's (or whose
+    plain name is taken)."""
+    prefix = _prefix(conda)
     parent, name = os.path.split(prefix)
-    names = [name]
     root = conda.get("root_prefix")
-    default_envs = os.path.join(str(root), "envs") if root else None
-    if os.path.basename(parent) == "envs" and parent != default_envs:
-        # nb_conda_kernels: an env in another project's envs folder is "<project>-<env>".
-        names.insert(0, f"{os.path.basename(os.path.dirname(parent))}-{name}")
+    default_envs = os.path.join(str(root), "envs").rstrip("/" + os.sep) if root else None
+    if os.path.basename(parent) == "envs" and (parent != default_envs or name in taken):
+        name = f"{os.path.basename(os.path.dirname(parent))}-{name}"
+    return name
+
+
+def nb_conda_env_names(condas: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """``{env prefix: environment name}`` as nb_conda_kernels names the environments.
+
+    nb_conda_kernels (``CondaKernelSpecManager._all_envs``) walks conda's environment list
+    (sorted by path), names the base environment ``base`` and every other one after its
+    folder — ``<project>-<env>`` for an env in an ``envs`` folder other than the root's, or
+    whose name is taken — and numbers the later of two equal names ``<name>-2``, ``-3``...
+    Here the order is: base environments first, then every environment by its path, so the
+    names do not depend on the order providers list them in.
+    """
+    envs: dict[str, Mapping[str, Any]] = {}
+    for conda in condas:
+        prefix = _prefix(conda)
+        if prefix:
+            envs.setdefault(prefix, conda)
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for prefix in sorted(envs, key=lambda p: (not envs[p].get("is_base"), p)):
+        conda = envs[prefix]
+        name = NB_CONDA_BASE if conda.get("is_base") else _project_env_name(conda, taken)
+        if name in taken:
+            stem, n = name, 2
+            while f"{stem}-{n}" in taken:
+                n += 1
+            name = f"{stem}-{n}"
+        taken.add(name)
+        names[prefix] = name
     return names
 
 
-def conda_aliases(attributes: Mapping[str, Any]) -> list[str]:
-    """nb_conda_kernels' names for a conda provider kernel: ``conda-env-<env>-<kernel>``.
+def nb_conda_name(env_name: str, is_base: bool, conda: Mapping[str, Any]) -> str:
+    """nb_conda_kernels' kernel name: ``conda-env-<env>-<kernel>``, ``conda-<base>-<kernel>``.
 
-    The root environment's kernels are ``conda-base-<kernel>`` and ``conda-root-<kernel>``
-    (nb_conda_kernels' older name, e.g. ``conda-root-py``); ``python2``/``python3`` become
-    ``py`` and ``ir`` becomes ``r``, as nb_conda_kernels names them. Lower-cased: Jupyter
-    compares kernel names case-insensitively.
+    ``python2``/``python3`` become ``py`` and ``ir`` becomes ``r``; characters other than
+    ``A-Z a-z 0-9 . _ -`` become ``_`` (accents are dropped first). The case is kept, as
+    nb_conda_kernels keeps it: JupyterLab matches a notebook's kernel name exactly.
     """
-    metadata = attributes.get("metadata") or {}
-    conda = metadata.get("conda") if isinstance(metadata, Mapping) else None
-    if not isinstance(conda, Mapping):
+    middle = "" if is_base else "env-"
+    return _clean(f"conda-{middle}{env_name}-{_kernel_part(conda)}")
+
+
+def conda_aliases(attributes: Mapping[str, Any]) -> list[str]:
+    """nb_conda_kernels' names for one conda provider kernel, judged from it alone.
+
+    The first is the name nb_conda_kernels lists it under when no other environment has the
+    same name (the spec manager lists it so, see :func:`nb_conda_env_names` for the numbering
+    of equal names); the others are older names it answers to: ``conda-root-<kernel>`` for
+    the base environment (nb_conda_kernels 1.x), ``conda-env-<env>-<kernel>`` for an env in
+    another project's ``envs`` folder (listed as ``conda-env-<project>-<env>-<kernel>``).
+    """
+    conda = conda_metadata(attributes)
+    if conda is None:
         return []
-    kernel = conda.get("kernelspec") or "python3"  # no kernelspec: the ipykernel-detected one
-    kernel = _NB_CONDA_SHORT.get(str(kernel), str(kernel))
-    aliases = []
-    for env in _nb_conda_env_names(conda):
-        middle = "" if conda.get("is_base") else "env-"
-        alias = _NB_CONDA_CLEAN.sub("_", f"conda-{middle}{env}-{kernel}").lower()
+    if conda.get("is_base"):
+        envs = [NB_CONDA_BASE, _NB_CONDA_OLD_BASE]
+    else:
+        envs = [_project_env_name(conda), os.path.basename(_prefix(conda))]
+    aliases: list[str] = []
+    for env in envs:
+        alias = nb_conda_name(env, bool(conda.get("is_base")), conda)
         if alias not in aliases:
             aliases.append(alias)
     return aliases
 
 
-def conda_display_name(display_name: str, fmt: str = "{display_name} [conda env:{env}]") -> str:
+def conda_display_name(
+    display_name: str, fmt: str = "{display_name} [conda env:{env}]", env: str | None = None
+) -> str:
     """Turn the conda provider's ``Python 3 (conda: ml)`` into ``Python 3 [conda env:ml]``.
 
-    ``fmt`` takes ``{display_name}`` (the kernelspec's own) and ``{env}`` (the environment's
-    name, or its path when the name is ambiguous). Names without the provider's suffix are
-    returned unchanged.
+    ``fmt`` takes ``{display_name}`` (the kernelspec's own) and ``{env}``: ``env`` when given
+    (the spec manager passes nb_conda_kernels' name of the environment), else the provider's
+    label (the environment's name, or its path when the name is ambiguous). Names without the
+    provider's suffix are returned unchanged.
     """
     match = _CONDA_SUFFIX.search(display_name)
     if match is None:
         return display_name
-    return fmt.format(display_name=display_name[: match.start()], env=match.group("label"))
+    label = env if env is not None else match.group("label")
+    return fmt.format(display_name=display_name[: match.start()], env=label)

@@ -4,8 +4,10 @@ A kernelspec whose ``metadata.kernel_provisioner`` is ``{"provisioner_name": "ke
 "config": {"type_id": "<provider>/<name>"}}`` is started by :meth:`KernelFinder.launch`, with
 jupyter's kernel id as ours and jupyter's cwd; the provider's manager then answers every
 lifecycle call (poll, wait, signal, interrupt, terminate, kill, cleanup). A restart is a new
-launch under the same kernel id (new ports and key, which jupyter_client's KernelManager loads;
-jupyter_server and JupyterLab reconnect their channels after a restart). Interrupts follow the
+launch under the same kernel id that keeps the old kernel's ports, key and Curve keys
+(:func:`kernel_mgmt.connection.reusing_connection`; fresh ports only if one was taken
+meanwhile), as jupyter_client's local provisioner does, so clients and websockets opened
+before it go on working. Interrupts follow the
 kernelspec's ``interrupt_mode``: ``signal`` reaches :meth:`send_signal` (SIGINT, which we pass
 to the manager's ``interrupt``); for ``message`` jupyter_client's KernelManager sends
 ``interrupt_request`` on the control channel itself.
@@ -28,6 +30,7 @@ from typing import Any
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from traitlets import Dict, Unicode
 
+from kernel_mgmt.connection import reusing_connection
 from kernel_mgmt.curve import TransportEncryptionError
 
 from .params import ENV_PREFIX, from_env, merge_launch_params
@@ -72,6 +75,8 @@ class KernelMgmtProvisioner(KernelProvisionerBase):  # type: ignore[misc]
     _cwd: str | None = None
     _params: dict[str, Any] | None = None
     _encryption: str | None = None
+    #: The connection of the kernel being restarted (kept by the next launch).
+    _previous: dict[str, Any] | None = None
 
     # -- state ------------------------------------------------------------------------------
 
@@ -143,8 +148,17 @@ class KernelMgmtProvisioner(KernelProvisionerBase):  # type: ignore[misc]
                 self.log.debug("kernel manager %r takes no shutdown_requested", self._manager)
 
     async def cleanup(self, restart: bool = False) -> None:
-        """Release the kernel's files and ports (the manager's cleanup)."""
+        """Release the kernel's files and ports (the manager's cleanup).
+
+        Before a restart (jupyter_client calls ``cleanup(restart=True)``, then launches
+        again) the kernel's connection is remembered, for the next launch to keep.
+        """
         manager = self._manager
+        if restart:
+            info = getattr(manager, "connection_info", None) or self.connection_info
+            self._previous = dict(info) if info else None
+        else:
+            self._previous = None
         if manager is not None:
             await manager.cleanup()
         if not restart:
@@ -221,14 +235,19 @@ class KernelMgmtProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         cwd = kwargs.get("cwd")
         cwd = os.fspath(cwd) if cwd is not None else None
         finder = shared().finder_for(self.type_id)
+        km = self.parent
+        previous, self._previous = self._previous, None
         try:
-            info, manager = await finder.launch(
-                self.type_id,
-                cwd,
-                self._params,
-                kernel_id=self.kernel_id or None,
-                transport_encryption=self._encryption,
-            )
+            # A restart keeps the ports and key, as jupyter_client's local provisioner does:
+            # clients and websockets connected to the old kernel go on with the new one.
+            with reusing_connection(previous):
+                info, manager = await finder.launch(
+                    self.type_id,
+                    cwd,
+                    self._params,
+                    kernel_id=self.kernel_id or None,
+                    transport_encryption=self._encryption,
+                )
         except NoSuchKernel as e:
             raise self._gone(e) from None
         if self._encryption == "required" and not info.get("curve_publickey"):
@@ -245,7 +264,6 @@ class KernelMgmtProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         key = connection.get("key", b"")
         connection["key"] = key.encode() if isinstance(key, str) else key
         self.connection_info = connection
-        km = self.parent
         if km is not None and hasattr(km, "load_connection_info"):
             # The kernel reads the provider's connection file: jupyter_client should name
             # that one (no second copy elsewhere; the provider's manager removes it).

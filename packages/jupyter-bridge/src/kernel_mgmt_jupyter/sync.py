@@ -3,9 +3,12 @@
 nbclient, papermill, ``jupyter execute``, ``jupyter console`` and nbconvert use jupyter_client's
 plain KernelSpecManager, which reads ``<data dir>/kernels/*/kernel.json``. For every kernel type
 that is not already a folder (every provider but ``spec``) sync writes one, named as the spec
-manager names it (:mod:`kernel_mgmt_jupyter.names`), whose kernel.json names the ``kernel-mgmt``
-provisioner; conda kernels also get folders under their nb_conda_kernels names, so notebooks
-saved with those names run on the same environment.
+manager lists it (:mod:`kernel_mgmt_jupyter.names`: conda kernels under their nb_conda_kernels
+names), whose kernel.json names the ``kernel-mgmt`` provisioner; every other name a type answers
+to (a conda kernel's canonical ``conda__<env>-<kernel>``, ``conda-root-py``) gets a folder too,
+marked as an alias, so notebooks saved with any of them run on the same environment. Folders
+written under the earlier scheme (``conda__...`` listed, nb_conda_kernels names as aliases) are
+ours by their marker and are updated in place.
 
 Folders it writes are marked (``metadata.kernel_mgmt.synced``); only marked folders are ever
 updated or removed, and a folder of the same name that is not ours is left alone (reported).
@@ -23,8 +26,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import __version__
-from .names import conda_aliases, jupyter_name
-from .specs import MARKER, kernelspec_dict, synced_type_id
+from .specs import MARKER, synced_type_id
 
 __all__ = ["Action", "SyncReport", "kernels_dir", "sync"]
 
@@ -159,29 +161,33 @@ def _write(path: str, spec: dict[str, Any], resource_dir: str | None, names: lis
 def _wanted(
     records: Iterable[tuple[str, Mapping[str, Any]]], flag: str, conda_format: str | None
 ) -> dict[str, tuple[str, dict[str, Any], str | None]]:
-    """``{folder name: (type_id, kernel.json, resource_dir)}`` for every non-spec type."""
-    from .names import conda_display_name
+    """``{folder name: (type_id, kernel.json, resource_dir)}`` for every non-spec type.
 
+    Named as the spec manager lists them (the same name table, so the same collisions and
+    fallbacks), folder names lower-cased as jupyter_client reads them; each type's aliases (a
+    conda kernel's canonical ``conda__...`` name, ``conda-root-py``...) get folders too, marked
+    ``alias_of`` the listed name, so folder-reading tools accept every name the bridge does.
+    """
+    from .table import build_table
+
+    table = build_table(records, conda_format=conda_format, native_alias=False)
     wanted: dict[str, tuple[str, dict[str, Any], str | None]] = {}
     aliases: list[tuple[str, str, dict[str, Any], str | None]] = []
-    for type_id, attrs in records:
-        if type_id.startswith("spec/"):
-            continue
-        display = None
-        if conda_format and type_id.startswith("conda/"):
-            display = conda_display_name(attrs["display_name"], conda_format)
-        spec = kernelspec_dict(type_id, attrs, display_name=display)
+    for name, entry in table.entries.items():
+        type_id = entry.type_id
+        if entry.synced or type_id.startswith("spec/"):
+            continue  # a folder already (ours, of a gone type, is handled by the caller)
+        spec = json.loads(json.dumps(entry.spec))  # the entry's spec is shared: a copy
         spec["metadata"][MARKER].update(synced=True, sync_target=flag, version=__version__)
-        resource_dir = attrs.get("resource_dir")
-        name = jupyter_name(type_id)
-        wanted[name] = (type_id, spec, resource_dir)
-        if type_id.startswith("conda/"):
-            for alias in conda_aliases(attrs):
-                aliased = json.loads(json.dumps(spec))
-                aliased["metadata"][MARKER]["alias_of"] = name
-                aliases.append((alias, type_id, aliased, resource_dir))
+        resource_dir = entry.attrs.get("resource_dir")
+        folder = name.lower()
+        wanted[folder] = (type_id, spec, resource_dir)
+        for alias in table.own_aliases.get(name, ()):
+            aliased = json.loads(json.dumps(spec))
+            aliased["metadata"][MARKER]["alias_of"] = folder
+            aliases.append((alias.lower(), type_id, aliased, resource_dir))
     for alias, type_id, spec, resource_dir in aliases:
-        wanted.setdefault(alias, (type_id, spec, resource_dir))  # a primary name wins
+        wanted.setdefault(alias, (type_id, spec, resource_dir))  # a listed name wins
     return wanted
 
 

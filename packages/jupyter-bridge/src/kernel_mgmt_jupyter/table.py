@@ -10,7 +10,16 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .names import conda_aliases, conda_display_name, fallback_name, jupyter_name
+from .names import (
+    SEPARATOR,
+    conda_aliases,
+    conda_display_name,
+    conda_metadata,
+    fallback_name,
+    jupyter_name,
+    nb_conda_env_names,
+    nb_conda_name,
+)
 from .specs import DEFAULT_RESOURCE_DIR, kernelspec_dict, synced_type_id
 
 __all__ = ["Entry", "Table", "build_table"]
@@ -54,13 +63,33 @@ class Entry:
 
 
 class Table:
-    """Names → entries, aliases → names, and what the last build had to say."""
+    """Names → entries, aliases → names, and what the last build had to say.
+
+    Names and aliases are matched case-insensitively (as jupyter_client matches kernelspec
+    folder names), but listed as spelled: JupyterLab compares a notebook's kernel name
+    exactly, and nb_conda_kernels keeps an environment's case (``conda-env-MyEnv-py``).
+    """
 
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
+        #: alias (as spelled) → the name it stands for.
         self.aliases: dict[str, str] = {}
+        #: listed name → the aliases its own kernel type answers to (what sync writes too).
+        self.own_aliases: dict[str, list[str]] = {}
         self.by_type: dict[str, str] = {}
         self.notes: list[str] = []
+        self._folded: dict[str, str] = {}  # lower-cased name or alias → name
+
+    def taken(self, name: str) -> bool:
+        """Whether ``name`` is a name or an alias here (case-insensitive)."""
+        return name.lower() in self._folded
+
+    def _add_alias(self, alias: str, name: str) -> bool:
+        if self.taken(alias) or name not in self.entries:
+            return False
+        self.aliases[alias] = name
+        self._folded[alias.lower()] = name
+        return True
 
     def lookup(self, name: str) -> Entry | None:
         """The entry for a name, an alias or a type id (case-insensitive), or None."""
@@ -69,17 +98,29 @@ class Table:
         if entry is not None:
             return entry
         folded = name.lower()
-        entry = entries.get(folded)
-        if entry is not None:
-            return entry
-        alias = self.aliases.get(folded)
-        if alias is not None:
-            return entries.get(alias)
+        target = self._folded.get(folded)
+        if target is not None:
+            return entries.get(target)
         by_type = self.by_type.get(name)
         if by_type is None and "/" in name:
             # Type ids are case-insensitive where the provider's names are (spec, conda).
             by_type = next((n for t, n in self.by_type.items() if t.lower() == folded), None)
         return entries.get(by_type) if by_type is not None else None
+
+
+def _conda_order(
+    records: list[tuple[str, Mapping[str, Any]]],
+) -> tuple[list[tuple[str, Mapping[str, Any], Mapping[str, Any]]], dict[str, str]]:
+    """Conda kernels with the provider's metadata in a fixed order (base environments, then
+    by environment path, then by type id), and nb_conda_kernels' environment names."""
+    condas = []
+    for type_id, attrs in records:
+        conda = conda_metadata(attrs) if type_id.startswith("conda/") else None
+        if conda is not None:
+            condas.append((type_id, attrs, conda))
+    env_names = nb_conda_env_names(c for _, _, c in condas)
+    condas.sort(key=lambda r: (not r[2].get("is_base"), str(r[2]["env_prefix"]).rstrip("/"), r[0]))
+    return condas, env_names
 
 
 def build_table(
@@ -91,9 +132,12 @@ def build_table(
 ) -> Table:
     """Give every kernel type its name; reuse ``previous``'s entries whose attributes match.
 
-    Kernelspec folders (``spec/...``) claim their names first, then the other providers' types
-    in listing order; a synced folder (``kernel-mgmt-jupyter sync``) is skipped when the type it
-    stands for is listed, and listed as itself otherwise (its launch then explains).
+    Kernelspec folders (``spec/...``) claim their names first, then conda kernels their
+    nb_conda_kernels names (in :func:`_conda_order`), then every other type its canonical
+    name (see :mod:`kernel_mgmt_jupyter.names`); a conda kernel whose nb_conda_kernels name is
+    taken gets its canonical name and a note. A synced folder (``kernel-mgmt-jupyter sync``)
+    is skipped when the type it stands for is listed, and listed as itself otherwise (its
+    launch then explains).
     """
     old = previous.entries if previous is not None else {}
     old_by_type = previous.by_type if previous is not None else {}
@@ -111,16 +155,27 @@ def build_table(
                 spec_records.append((type_id, attrs))
         else:
             other_records.append((type_id, attrs))
+    condas, env_names = _conda_order(other_records)
 
-    def add(name: str, type_id: str, attrs: Mapping[str, Any], is_synced: bool = False) -> None:
+    def add(
+        name: str,
+        type_id: str,
+        attrs: Mapping[str, Any],
+        is_synced: bool = False,
+        env: str | None = None,
+    ) -> None:
+        display = None
+        if conda_format and type_id.startswith("conda/") and not is_synced:
+            display = conda_display_name(attrs["display_name"], conda_format, env)
         cached_name = old_by_type.get(type_id)
         cached = old.get(cached_name) if cached_name == name else None
-        if cached is not None and cached.attrs == attrs:
+        if (
+            cached is not None
+            and cached.attrs == attrs
+            and (display is None or cached.spec["display_name"] == display)
+        ):
             entry = cached
         else:
-            display = None
-            if conda_format and type_id.startswith("conda/"):
-                display = conda_display_name(attrs["display_name"], conda_format)
             if is_synced:
                 # The folder's own kernel.json, as sync wrote it (provisioner config included).
                 spec = kernelspec_dict(type_id, attrs, display_name=attrs["display_name"])
@@ -129,43 +184,62 @@ def build_table(
                 spec = kernelspec_dict(type_id, attrs, display_name=display)
             entry = Entry(name, type_id, attrs, spec, is_synced)
         entries[name] = entry
+        table._folded[name.lower()] = name
         table.by_type[type_id] = name
 
     for type_id, attrs in spec_records:
         add(jupyter_name(type_id), type_id, attrs)
-    for type_id, attrs in other_records:
+    canonical = [(t, a) for t, a in other_records if conda_metadata(a) is None or t[:6] != "conda/"]
+    for type_id, attrs, conda in condas:
+        env = env_names[str(conda["env_prefix"]).rstrip("/" + os.sep)]
+        name = nb_conda_name(env, bool(conda.get("is_base")), conda)
+        if SEPARATOR in name or table.taken(name):
+            holder = table.lookup(name)
+            why = f"kernel {holder.type_id!r} has it" if holder is not None else "it holds '__'"
+            table.notes.append(
+                f"kernel type {type_id!r} is listed as {jupyter_name(type_id)!r}, not under "
+                f"its nb_conda_kernels name {name!r}: {why}"
+            )
+            canonical.append((type_id, attrs))
+            continue
+        add(name, type_id, attrs, env=env)
+    for type_id, attrs in canonical:
         name = jupyter_name(type_id)
-        if name in entries:
-            taken_by = entries[name].type_id
+        if table.taken(name):
+            holder = table.lookup(name)
+            taken_by = holder.type_id if holder is not None else name
             name = fallback_name(type_id)
             table.notes.append(
                 f"kernel type {type_id!r} is listed as {name!r}: kernelspec {taken_by!r} "
                 f"has the name {jupyter_name(type_id)!r}"
             )
-        add(name, type_id, attrs)
+        conda = conda_metadata(attrs) if type_id.startswith("conda/") else None
+        env = env_names.get(str(conda["env_prefix"]).rstrip("/" + os.sep)) if conda else None
+        add(name, type_id, attrs, env=env)
     synced_aliases: list[tuple[str, str]] = []
     live = set(table.by_type)
     for type_id, attrs, target in synced:
         if target in live:
-            continue  # the live type is listed under this very name
+            continue  # the live type is listed under its own name
         alias_of = (attrs.get("metadata") or {}).get("kernel_mgmt", {}).get("alias_of")
         if isinstance(alias_of, str):
             synced_aliases.append((jupyter_name(type_id), alias_of))
-            continue  # an nb_conda_kernels-named copy: an alias, as for a live type
+            continue  # a copy under another name the type answered to: an alias
+        name = jupyter_name(type_id)
+        if table.taken(name):
+            continue  # a live kernel has this name now
         # Listed under the gone type's id: its launch says the type is gone and what to run.
-        add(jupyter_name(type_id), target, attrs, is_synced=True)
+        add(name, target, attrs, is_synced=True)
 
-    aliases = table.aliases
-    for type_id, attrs in other_records:
-        if not type_id.startswith("conda/"):
-            continue
-        for alias in conda_aliases(attrs):
-            if alias not in entries and alias not in aliases:
-                aliases[alias] = table.by_type[type_id]
+    for type_id, attrs, _ in condas:
+        name = table.by_type[type_id]
+        wanted = [jupyter_name(type_id), *conda_aliases(attrs)]
+        own = [alias for alias in wanted if table._add_alias(alias, name)]
+        if own:
+            table.own_aliases[name] = own
     for alias, name in synced_aliases:
-        if name in entries and alias not in entries:
-            aliases.setdefault(alias, name)
-    if native_alias and NATIVE_KERNEL_NAME not in entries and "pyimport/kernel" in table.by_type:
+        table._add_alias(alias, name)
+    if native_alias and not table.taken(NATIVE_KERNEL_NAME) and "pyimport/kernel" in table.by_type:
         # jupyter_client makes up "python3" from ipykernel when no folder has it: so do we.
-        aliases.setdefault(NATIVE_KERNEL_NAME, table.by_type["pyimport/kernel"])
+        table._add_alias(NATIVE_KERNEL_NAME, table.by_type["pyimport/kernel"])
     return table

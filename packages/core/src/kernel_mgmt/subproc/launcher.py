@@ -25,6 +25,8 @@ from kernel_mgmt.subproc.manager import KernelManager
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_]+)\}")
 #: argv[0] values meaning "this interpreter", as jupyter_client reads them.
 _PYTHONS = ("python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2]))
+#: Name prefix of the private directories of ipc kernels' sockets (under $TMPDIR).
+_IPC_PREFIX = "kernel-mgmt-ipc-"
 #: Placeholders the launcher fills itself; launch params cannot override them.
 RESERVED_PLACEHOLDERS = ("connection_file", "resource_dir", "prefix")
 
@@ -134,9 +136,20 @@ class SubprocessKernelLauncher:
         ports = connection.allocate_ports(self.ip, len(connection.PORT_NAMES))
         return dict(zip(connection.PORT_NAMES, ports, strict=True))
 
+    def reuse_ports(self, previous: dict[str, Any]) -> dict[str, int] | None:
+        """The previous kernel's ports, if free again (see connection.reusing_connection)."""
+        return connection.reuse_tcp_ports(previous, self.ip)
+
     def make_connection_file(self) -> tuple[str, dict[str, Any]]:
-        """Write the connection file (0600, runtime dir); return ``(path, connection_info)``."""
-        ports = self.make_ports()  # first: the ipc launcher sets self.ip here
+        """Write the connection file (0600, runtime dir); return ``(path, connection_info)``.
+
+        Inside :func:`kernel_mgmt.connection.reusing_connection` the previous kernel's ports
+        (when free), key, signature scheme and Curve key pair are kept.
+        """
+        previous = connection.reused_connection()
+        ports = self.reuse_ports(previous) if previous else None
+        if ports is None:
+            ports = self.make_ports()  # first: the ipc launcher sets self.ip here
         info: dict[str, Any] = {
             "transport": self.transport,
             "ip": self.ip,
@@ -146,6 +159,8 @@ class SubprocessKernelLauncher:
             "kernel_name": self.kernel_name,
             **self._curve_keys,
         }
+        if previous:
+            info.update(connection.reused_secrets(previous, bool(self._curve_keys)))
         try:
             runtime = connection._runtime_dir()
             os.makedirs(runtime, mode=0o700, exist_ok=True)
@@ -321,11 +336,30 @@ class SubprocessIPCKernelLauncher(SubprocessKernelLauncher):
         # For ipc, "ip" is a filesystem path prefix; None means a private directory.
         return ip or ""
 
+    def reuse_ports(self, previous: dict[str, Any]) -> dict[str, int] | None:
+        """The previous kernel's socket paths: its private directory is made again (0700,
+        only if nothing has that path: the old manager's cleanup removed it)."""
+        ip, wanted = previous.get("ip"), [previous.get(n) for n in connection.PORT_NAMES]
+        if previous.get("transport") != "ipc" or not ip or (self.ip and self.ip != ip):
+            return None
+        if not self.ip:
+            folder = os.path.dirname(ip)
+            if not os.path.basename(folder).startswith(_IPC_PREFIX):
+                return None
+            try:
+                os.mkdir(folder, 0o700)
+            except OSError:
+                return None  # taken (by anyone), or cannot be made: a new directory
+            self._ipc_dir, self.ip = folder, ip
+        elif any(os.path.exists(f"{ip}-{p}") for p in wanted):
+            return None
+        return dict(zip(connection.PORT_NAMES, wanted, strict=True))  # type: ignore[arg-type]
+
     def make_ports(self) -> dict[str, int]:
         """Number the sockets 1..5 (the "port" is the suffix of ``<ip>-<port>``)."""
         if not self.ip:
             # Short path (Unix socket paths are limited to ~107 bytes): under $TMPDIR.
-            self._ipc_dir = tempfile.mkdtemp(prefix="kernel-mgmt-ipc-")  # mode 0700
+            self._ipc_dir = tempfile.mkdtemp(prefix=_IPC_PREFIX)  # mode 0700
             self.ip = os.path.join(self._ipc_dir, "kernel")
         ports: dict[str, int] = {}
         n = 1
