@@ -139,18 +139,8 @@ def _path(section: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-_KEYS = (
-    "env_filter",
-    "name_format",
-    "include_base",
-    "include_current",
-    "conda_executable",
-    "executable_timeout",
-    "cache_ttl",
-    "cache_dir",
-    "root_prefix",
-    "envs_dirs",
-)
+#: The keys of the [conda] config table: one per CondaConfig field.
+_KEYS = _FIELDS
 
 
 def parse_config(section: Any) -> CondaConfig:
