@@ -544,6 +544,45 @@ def test_exit_in_a_cell_ends_the_run(env):
     assert "kernel-mgmt run:" not in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
+@pytest.mark.parametrize("json_mode", [False, True], ids=["text", "json"])
+def test_reader_gone_stops_the_run_quietly(env, tmp_path, json_mode):
+    """``kernel-mgmt run ... | head``: when stdout's reader goes away the run stops without a
+    traceback, the kernel is shut down and its connection file removed, and the exit status
+    is 141 (128 + SIGPIPE), as a shell reports a program SIGPIPE ended."""
+    code = (
+        "import os, time\nprint(os.getpid(), flush=True)\n"
+        "for i in range(1000000):\n    print(i, flush=True)\n    time.sleep(0.001)"
+    )
+    args = [SCRIPT, "run", "pyimport/kernel", *(["--json"] if json_mode else []), "-c", code]
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert select.select([proc.stdout], [], [], 60)[0], "the cell never printed"
+        line = proc.stdout.readline()
+        if json_mode:  # the kernel_started, status and execute_input lines come first
+            for _ in range(50):
+                record = json.loads(line)
+                if record["msg_type"] == "stream":
+                    break
+                line = proc.stdout.readline()
+            line = record["content"]["text"].split()[0]
+        pid = int(line)
+        kernel = psutil.Process(pid)
+        proc.stdout.close()  # the reader goes away, as head does after its lines
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        proc.stderr.close()
+    assert proc.returncode == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert kernel.wait(timeout=30) is not None or not kernel.is_running()
+    assert not list((tmp_path / "runtime").glob("kernel-*.json"))
+
+
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_quit_signal_shuts_the_kernel_down(env, tmp_path, signum, status):
     """SIGTERM (kill, timeout) or SIGHUP (terminal closed) to the CLI while a cell runs: the

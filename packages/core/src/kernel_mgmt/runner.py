@@ -62,6 +62,9 @@ INTERRUPT_GRACE_S = 5.0
 QUIT_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
+#: Exit status when stdout's reader goes away (``| head``): 128 + SIGPIPE, as a shell
+#: reports a program that SIGPIPE ended — but the kernel is shut down first.
+SIGPIPE_NUMBER = int(getattr(signal, "SIGPIPE", 13))
 
 
 def _selection_hint(finder: Any, type_id: str) -> str:
@@ -143,7 +146,7 @@ async def _run(args: argparse.Namespace, code: str, finder: Any) -> int:
     state: dict[str, Any] = {"interrupting": False, "quit": False, "ctrl_c": False, "signal": 0}
     background: set[asyncio.Task[Any]] = set()
 
-    def on_quit_signal(signum: int) -> None:
+    def on_quit_signal(signum: int, quiet: bool = False) -> None:
         # SIGTERM (kill, timeout, a service manager) or SIGHUP (the terminal closed): quit as
         # a second Ctrl-C does, so the kernel is shut down and its connection file removed
         # rather than left behind when the default action kills us. Another one while the
@@ -151,12 +154,20 @@ async def _run(args: argparse.Namespace, code: str, finder: Any) -> int:
         if not state["signal"]:
             state["signal"] = signum
             state["quit"] = True
-            _err(f"{signal.Signals(signum).name} received; shutting the kernel down")
+            if not quiet:
+                _err(f"{signal.Signals(signum).name} received; shutting the kernel down")
         for key in ("start", "task", "shutdown"):
             task = pending[key]
             if task is not None and not task.done():
                 task.cancel()
 
+    def on_broken_pipe() -> None:
+        # The reader of our output went away (``| head``): stop quietly, as SIGPIPE would, but
+        # with the kernel shut down and its files removed. Only once: later writes are dropped.
+        if not state["signal"]:
+            loop.call_soon_threadsafe(on_quit_signal, SIGPIPE_NUMBER, True)
+
+    _screen.on_broken_pipe = on_broken_pipe
     installed: list[tuple[int, Any]] = []
     for sig in QUIT_SIGNALS:
         previous = signal.getsignal(sig)
@@ -186,6 +197,7 @@ async def _run(args: argparse.Namespace, code: str, finder: Any) -> int:
             writer.kernel_line(args.kernel_type, kc.connection_info)
         status = await _run_cells(args, cells, writer, km, kc, pending, state, background)
     finally:
+        _screen.on_broken_pipe = None
         for sig, previous in installed:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)

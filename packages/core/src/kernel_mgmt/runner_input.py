@@ -25,6 +25,7 @@ exit status:
   124  a cell ran longer than --timeout (it is interrupted first)
   130  interrupted by Ctrl-C (128 + SIGINT)
   143  stopped by SIGTERM (128 + SIGTERM); 129 for SIGHUP
+  141  the reader of its output went away (| head); the kernel is shut down first
 """
 
 

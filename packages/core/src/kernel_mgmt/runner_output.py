@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 #: Rich MIME types written to files, with their file extension.
@@ -44,14 +45,38 @@ class _Screen:
 
     def __init__(self) -> None:
         self.open = {"stdout": False, "stderr": False}
+        #: Streams whose reader has gone (``kernel-mgmt run ... | head``): nothing more is
+        #: written to them.
+        self.closed: set[str] = set()
+        #: Called (from any thread) when a stream's reader goes away: the run stops.
+        self.on_broken_pipe: Callable[[], None] | None = None
 
     def write(self, name: str, text: str) -> None:
-        if not text:
+        if not text or name in self.closed:
             return
         stream = getattr(sys, name)
-        stream.write(text)
-        stream.flush()
+        try:
+            stream.write(text)
+            stream.flush()
+        except BrokenPipeError:
+            self._reader_gone(name, stream)
+            return
         self.open[name] = not text.endswith("\n")
+
+    def _reader_gone(self, name: str, stream: Any) -> None:
+        # Point the stream at /dev/null, so that what is still buffered (and the
+        # interpreter's final flush) goes nowhere instead of raising again.
+        self.closed.add(name)
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, stream.fileno())
+            finally:
+                os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass  # not a real file (a test harness's stream): dropping writes is enough
+        if self.on_broken_pipe is not None:
+            self.on_broken_pipe()
 
     def fresh_line(self) -> None:
         """End any unfinished line, so what follows starts a new one (also with ``2>&1``)."""
