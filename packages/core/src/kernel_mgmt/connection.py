@@ -44,6 +44,7 @@ from .ports import (
     RESERVATION_SECONDS,
     allocate_ports,
     ephemeral_port_range,
+    pid_alive,
     reclaim_ports,
     release_ports,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "is_loopback",
     "new_key",
     "new_uuid",
+    "pid_alive",
     "read_connection_file",
     "reclaim_ports",
     "release_ports",

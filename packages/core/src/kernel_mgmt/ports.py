@@ -52,6 +52,7 @@ __all__ = [
     "RESERVATION_SECONDS",
     "allocate_ports",
     "ephemeral_port_range",
+    "pid_alive",
     "reclaim_ports",
     "release_ports",
 ]
@@ -167,7 +168,9 @@ def _randbelow(n: int) -> int:
     return int.from_bytes(os.urandom(4), "big") % n
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (also one of another user's, which we may not
+    signal)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -191,7 +194,7 @@ def _stale(entry: str) -> bool:
     if not text:
         return False  # being written right now by its owner
     try:
-        return not _pid_alive(int(text))
+        return not pid_alive(int(text))
     except ValueError:
         return True
 

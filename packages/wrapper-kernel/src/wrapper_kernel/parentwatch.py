@@ -10,6 +10,8 @@ import contextlib
 import os
 from typing import Any
 
+from kernel_mgmt.connection import pid_alive
+
 __all__: list[str] = []  # private to the server
 
 
@@ -37,16 +39,6 @@ def _ancestors(ppid: int) -> list[int] | None:
         except (OSError, ValueError, IndexError):  # exited while we walked, or unreadable
             break
     return chain
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # alive, owned by someone else
-        pass
-    return True
 
 
 class _ParentWatch:
@@ -101,7 +93,7 @@ class _ParentWatch:
             # Orphaned before we ran: our ancestry is lost, the launcher's word is all there
             # is. Dead, it died while we started (the watch reports it at once).
             return jpy
-        if not _pid_exists(jpy):
+        if not pid_alive(jpy):
             self.ignored = (
                 f"JPY_PARENT_PID={jpy} names no running process while our parent {ppid} is "
                 "alive (a value inherited from another session?); ignoring it"
@@ -126,7 +118,7 @@ class _ParentWatch:
             if fd is not None:
                 if fd in events:
                     dead = pid
-            elif pid != self.ppid and not _pid_exists(pid):
+            elif pid != self.ppid and not pid_alive(pid):
                 dead = pid
         # Our parent: reparenting is the sure sign (also when its pid was reused).
         if dead is None and self.ppid in self.pids and os.getppid() != self.ppid:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable
 from typing import IO, Any
 
-from kernel_mgmt.connection import PORT_NAMES, new_uuid, release_ports
+from kernel_mgmt.connection import PORT_NAMES, new_uuid, pid_alive, release_ports
 from kernel_mgmt.managerabc import KernelManagerABC
 
 from .stderr_tail import STDERR_TAIL_LINES as STDERR_TAIL_LINES  # re-exported
@@ -38,16 +38,6 @@ def _remaining(deadline: float | None) -> float | None:
 
 class InterruptModeError(RuntimeError):
     """``interrupt()`` was called on a kernel that wants interrupts as messages."""
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
 
 
 class _AsyncioProcess:
@@ -211,7 +201,7 @@ class KernelManager(KernelManagerABC):
         """Send *signum* to the kernel's process group; quiet if nothing is left."""
         alive = self.popen.poll() is None
         if self._pgid is not None and hasattr(os, "killpg"):
-            if not alive and _pid_exists(self.pid):
+            if not alive and pid_alive(self.pid):
                 # The kernel has been reaped, so a process with its pid is someone else
                 # (the pid was reused), perhaps leading a new group of that number.
                 return
