@@ -268,6 +268,26 @@ class RecordingProxy:
                 await asyncio.wait_for(server.wait_closed(), 5)
 
 
+def assert_capture(
+    proxy: RecordingProxy, info: dict[str, Any], code: str, expected: str, policy: str
+) -> None:
+    """What a recording proxy saw of one round trip: the code and its output in plain text
+    only with ``policy`` "disabled"; never the HMAC key or the Curve secret key."""
+    wire = bytes(proxy.recorded)
+    assert len(wire) > 200  # the handshake, kernel_info and the execute all went through it
+    seen = {
+        "code": code.encode() in wire,
+        "output": expected.strip().encode() in wire,
+        "HMAC key": info["key"].encode() in wire,
+    }
+    if policy == "disabled":
+        # Plain text: the capture sees the code and its output (the key never travels).
+        assert seen == {"code": True, "output": True, "HMAC key": False}
+    else:
+        assert seen == {"code": False, "output": False, "HMAC key": False}
+        assert info["curve_secretkey"].encode() not in wire
+
+
 def kernel_listening(pid: int) -> set[tuple[str, int]]:
     """``(address, port)`` of every TCP socket process *pid* listens on (from /proc)."""
     import os
